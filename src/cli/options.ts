@@ -1,0 +1,127 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ENGINES, type EngineName } from '../sessions/config.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
+
+export interface ServerConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly maxSessions: number;
+  readonly useChrome: boolean;
+  readonly webhookHost: string;
+  readonly sessionsDir: string;
+  readonly apiKey: string | undefined;
+  readonly engine: EngineName;
+  readonly executablePath: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly maxBodyBytes: number;
+  /** The base URL handed out in banners, /info and the API document. */
+  readonly publicUrl: string;
+}
+
+/** A flag value that cannot work: start-up stops with this one line and exit code 2. */
+export class ConfigError extends Error {}
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${name} must be a whole number, got "${value}"`);
+    const n = Number(value);
+    if (n < min || n > max) throw new ConfigError(`${name} must be between ${String(min)} and ${String(max)}, got ${value}`);
+    return n;
+  };
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i;
+const UNIT: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+export function parseSize(value: string): number {
+  const match = SIZE.exec(value.trim());
+  if (!match) throw new ConfigError(`--max-body must be a size such as 64mb or 1048576, got "${value}"`);
+  const bytes = Math.floor(Number(match[1]) * (UNIT[(match[2] ?? 'b').toLowerCase()] ?? 1));
+  if (bytes < 1024) throw new ConfigError(`--max-body must be at least 1kb, got "${value}"`);
+  return bytes;
+}
+
+function oneOf<T extends string>(name: string, allowed: readonly T[]) {
+  return (value: string): T => {
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+    }
+    return value as T;
+  };
+}
+
+function publicUrl(webhookHost: string, port: number): string {
+  if (/^https?:\/\//i.test(webhookHost)) return webhookHost.replace(/\/+$/, '');
+  return `http://${webhookHost}:${String(port)}`;
+}
+
+export function buildProgram(version: string): Command {
+  return new Command('multi-session')
+    .description('Run many independent WhatsApp sessions behind one REST API, Swagger page and web UI')
+    .version(version)
+    .addOption(new Option('--port <port>', 'server port').default('8080').env('MULTI_SESSION_PORT'))
+    .addOption(new Option('--host <host>', 'server host').default('0.0.0.0').env('MULTI_SESSION_HOST'))
+    .addOption(new Option('--max-sessions <number>', 'maximum concurrent sessions').default('10').env('MULTI_SESSION_MAX_SESSIONS'))
+    .addOption(new Option('--use-chrome', 'use an installed Google Chrome instead of Chromium').env('MULTI_SESSION_USE_CHROME'))
+    .addOption(
+      new Option('--webhook-host <host>', 'public host put into the URLs the server hands out').default('localhost').env('MULTI_SESSION_WEBHOOK_HOST'),
+    )
+    .addOption(new Option('--sessions-dir <dir>', 'where sessions are stored').default('./sessions').env('MULTI_SESSION_SESSIONS_DIR'))
+    .addOption(new Option('--api-key <key>', 'require this key on /api/v1 and /info').env('MULTI_SESSION_API_KEY'))
+    .addOption(new Option('--engine <engine>', `default engine of new sessions (${ENGINES.join(', ')})`).default('wa-automate').env('MULTI_SESSION_ENGINE'))
+    .addOption(new Option('--executable-path <path>', 'browser to launch (default: found automatically)').env('MULTI_SESSION_EXECUTABLE_PATH'))
+    .addOption(new Option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`).default('info').env('MULTI_SESSION_LOG_LEVEL'))
+    .addOption(new Option('--max-body <size>', 'largest JSON body accepted').default('64mb').env('MULTI_SESSION_MAX_BODY'))
+    .showHelpAfterError(false)
+    // main.ts prints the one-line reason itself.
+    .configureOutput({ writeErr: () => undefined })
+    .exitOverride();
+}
+
+interface RawOptions {
+  port: string;
+  host: string;
+  maxSessions: string;
+  useChrome?: boolean | string;
+  webhookHost: string;
+  sessionsDir: string;
+  apiKey?: string;
+  engine: string;
+  executablePath?: string;
+  logLevel: string;
+  maxBody: string;
+}
+
+/** argv → a validated, frozen config. Throws ConfigError, or CommanderError for --help/--version. */
+export function parseConfig(argv: string[], version: string): ServerConfig {
+  const program = buildProgram(version);
+  program.parse(argv, { from: 'user' });
+  const raw = program.opts<RawOptions>();
+  const port = integer('--port', 0, 65535)(raw.port);
+  const host = raw.host.trim();
+  if (!host) throw new ConfigError('--host must not be empty');
+  const webhookHost = raw.webhookHost.trim();
+  if (!webhookHost || /\s/.test(webhookHost)) throw new ConfigError(`--webhook-host must be a host name, got "${raw.webhookHost}"`);
+  const apiKey = raw.apiKey?.trim();
+  if (raw.apiKey !== undefined && (!apiKey || apiKey.length < 8)) {
+    throw new ConfigError('--api-key must be at least 8 characters');
+  }
+  const sessionsDir = raw.sessionsDir.trim();
+  if (!sessionsDir) throw new ConfigError('--sessions-dir must not be empty');
+  return Object.freeze({
+    port,
+    host,
+    maxSessions: integer('--max-sessions', 1, 1000)(raw.maxSessions),
+    useChrome: raw.useChrome === true || raw.useChrome === 'true' || raw.useChrome === '1',
+    webhookHost,
+    sessionsDir,
+    apiKey: apiKey || undefined,
+    engine: oneOf('--engine', ENGINES)(raw.engine),
+    executablePath: raw.executablePath?.trim() || undefined,
+    logLevel: oneOf('--log-level', LOG_LEVELS)(raw.logLevel),
+    maxBodyBytes: parseSize(raw.maxBody),
+    publicUrl: publicUrl(webhookHost, port),
+  });
+}
+
+export { CommanderError };

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createApp } from '../http/app.js';
+import { childLogger, createRootLogger, type Logger } from '../log.js';
+import { findBrowser } from '../engines/wa-automate/browser.js';
+import { SessionManager } from '../sessions/manager.js';
+import { SessionStore } from '../sessions/store.js';
+import type { WorkerFactory } from '../sessions/worker-process.js';
+import type { RunnerTiming } from '../sessions/runner.js';
+import type { ServerConfig } from './options.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  manager: SessionManager;
+  logger: Logger;
+  /** Stops every session, ends every worker and closes the port. */
+  close(): Promise<void>;
+  /** Resolves when the sessions that were running have been started again. */
+  restored: Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  workerFactory?: WorkerFactory;
+  timing?: Partial<RunnerTiming>;
+  heartbeatMs?: number;
+  publicDir?: string;
+}
+
+/** Wires the server by hand, in one place: store, manager, app, port. */
+export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createRootLogger({ level: config.logLevel, debug: process.env.DEBUG });
+  const log = childLogger(logger, 'wa:server');
+  const version = packageVersion();
+  const store = new SessionStore(config.sessionsDir);
+  const manager = new SessionManager({
+    store,
+    logger,
+    maxSessions: config.maxSessions,
+    defaults: { engine: config.engine, useChrome: config.useChrome, executablePath: config.executablePath },
+    workerFactory: opts.workerFactory,
+    timing: opts.timing,
+  });
+  await manager.load();
+
+  let shuttingDown = false;
+  const engines = () => {
+    const browser = findBrowser({ executablePath: config.executablePath, useChrome: config.useChrome });
+    return {
+      'wa-automate': browser.found
+        ? { available: true, browserPath: browser.path, reason: null }
+        : { available: false, browserPath: null, reason: browser.reason },
+      sandbox: { available: true, browserPath: null, reason: null },
+    };
+  };
+  const { app } = createApp({
+    manager,
+    logger,
+    apiKey: config.apiKey,
+    maxBodyBytes: config.maxBodyBytes,
+    publicDir: opts.publicDir ?? path.join(root, 'public'),
+    heartbeatMs: opts.heartbeatMs,
+    info: {
+      name: 'wa-multi-session',
+      version,
+      startedAt: new Date(),
+      sessionsDir: store.root,
+      publicUrl: config.publicUrl,
+      engines,
+      defaultEngine: config.engine,
+      isShuttingDown: () => shuttingDown,
+    },
+  });
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, config.host);
+    s.once('listening', () => resolve(s));
+    s.once('error', reject);
+  });
+  // Sends that carry large media are slow to upload; the defaults would cut them off.
+  server.requestTimeout = 5 * 60_000;
+  server.headersTimeout = 60_000;
+  const port = (server.address() as AddressInfo).port;
+  const publicUrl = config.port === 0 ? config.publicUrl.replace(/:0$/, `:${String(port)}`) : config.publicUrl;
+
+  const browser = engines()['wa-automate'];
+  log.info(
+    `WhatsApp multi-session server ${version} listening on ${config.host}:${String(port)} · UI ${publicUrl}/ · API docs ${publicUrl}/api-docs · info ${publicUrl}/info`,
+  );
+  log.info(
+    `default engine ${config.engine} · max ${String(config.maxSessions)} sessions · sessions in ${store.root} · browser: ${browser.available ? String(browser.browserPath) : String(browser.reason)}`,
+  );
+  if (!config.apiKey && !['127.0.0.1', 'localhost', '::1'].includes(config.host)) {
+    log.warn(`no --api-key: anyone who can reach ${config.host}:${String(port)} can control every session`);
+  }
+
+  const restored = manager.restore().catch((err: unknown) => {
+    log.error(`restore failed: ${String(err)}`);
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Event streams never end by themselves.
+      server.closeAllConnections();
+      await manager.shutdown();
+      await closed;
+    })();
+    return closing;
+  };
+  return { url: `http://127.0.0.1:${String(port)}`, port, manager, logger, close, restored };
+}

@@ -1,0 +1,138 @@
+import { TypedEmitter } from '../util/typed-emitter.js';
+import type { ResolvedSessionConfig } from '../sessions/config.js';
+import type { LogLevel } from '../log.js';
+
+/** A QR code waiting to be scanned: what the phone reads (`data`) and its PNG rendering. */
+export interface QrCode {
+  data: string;
+  dataUrl: string;
+  attempt: number;
+  expiresAt: string;
+}
+
+export interface Me {
+  id: string;
+  name: string | null;
+}
+
+/** The statuses an engine reports; `stopped` only after a logout. */
+export type EngineStatusName =
+  | 'initializing'
+  | 'qr_ready'
+  | 'authenticated'
+  | 'ready'
+  | 'disconnected'
+  | 'failed'
+  | 'stopped';
+
+export interface EngineStatus {
+  status: EngineStatusName;
+  error?: string | null;
+  me?: Me | null;
+  /** For `failed`: whether restarting could help (a QR timeout or a missing browser: no). */
+  retryable?: boolean;
+}
+
+export interface EngineLog {
+  level: LogLevel;
+  message: string;
+}
+
+export interface IncomingMessage {
+  id: string;
+  chatId: string;
+  from: string;
+  to: string | null;
+  body: string;
+  type: string;
+  timestamp: string;
+  fromMe: boolean;
+  quotedMessageId?: string | null;
+}
+
+export const ACK_NAMES = { '-1': 'error', '0': 'pending', '1': 'sent', '2': 'delivered', '3': 'read', '4': 'played' } as const;
+
+export interface AckEvent {
+  messageId: string;
+  chatId: string;
+  ack: number;
+  ackName: string;
+}
+
+export interface SentMessage {
+  messageId: string;
+  chatId: string;
+  timestamp: string;
+}
+
+export interface TextMessage {
+  chatId: string;
+  content: string;
+  quotedMessageId?: string | undefined;
+}
+
+export interface MediaMessage {
+  chatId: string;
+  /** Always a data URL with the detected mimetype. */
+  dataUrl: string;
+  mimetype: string;
+  filename: string;
+  caption?: string | undefined;
+  quotedMessageId?: string | undefined;
+}
+
+export type EngineEvents = {
+  status: [EngineStatus];
+  qr: [QrCode];
+  log: [EngineLog];
+  message: [IncomingMessage];
+  ack: [AckEvent];
+};
+
+export interface EngineContext {
+  sessionId: string;
+  config: ResolvedSessionConfig;
+  /** sessions/<id>/session-data: the engine's login data lives here and nowhere else. */
+  sessionDataDir: string;
+}
+
+export interface OutboxEntry {
+  messageId: string;
+  chatId: string;
+  type: 'text' | 'image' | 'file';
+  content: string | null;
+  caption: string | null;
+  filename: string | null;
+  mimetype: string | null;
+  size: number | null;
+  quotedMessageId: string | null;
+  timestamp: string;
+  ack: number;
+}
+
+/** What only the simulated phone can do. */
+export interface SandboxControls {
+  scan(): Promise<void>;
+  incoming(from: string, content: string): Promise<IncomingMessage>;
+  outbox(): Promise<OutboxEntry[]>;
+}
+
+/**
+ * One WhatsApp client. `start()` resolves once the client is launched; progress is reported through
+ * events. Each engine instance lives alone in its session's worker process.
+ */
+export abstract class Engine extends TypedEmitter<EngineEvents> {
+  abstract start(): Promise<void>;
+  abstract sendText(msg: TextMessage): Promise<SentMessage>;
+  abstract sendImage(msg: MediaMessage): Promise<SentMessage>;
+  abstract sendFile(msg: MediaMessage): Promise<SentMessage>;
+  /** Unlinks the device and removes the login data. */
+  abstract logout(): Promise<void>;
+  /** Closes the client and its browser; idempotent. */
+  abstract stop(): Promise<void>;
+  readonly sandbox: SandboxControls | undefined = undefined;
+
+  protected log(level: EngineLog['level'], message: string): void {
+    this.emit('log', { level, message });
+  }
+}

@@ -1,0 +1,47 @@
+/** The one error catalogue: every domain error carries one of these codes; http/errors.ts maps them. */
+export const ERROR_STATUS = {
+  VALIDATION_ERROR: 400,
+  UNAUTHORIZED: 401,
+  SESSION_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  SESSION_EXISTS: 409,
+  SESSION_NOT_READY: 409,
+  QR_NOT_AVAILABLE: 409,
+  MAX_SESSIONS_REACHED: 409,
+  ENGINE_MISMATCH: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA: 415,
+  RATE_LIMITED: 429,
+  INTERNAL_ERROR: 500,
+  ENGINE_ERROR: 502,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError;
+}
+
+/** A message that is safe to show for an unknown thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'string') return err;
+  return 'unknown error';
+}

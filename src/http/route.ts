@@ -1,0 +1,79 @@
+import type { Request, Response, Router } from 'express';
+import { z } from 'zod';
+import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.js';
+
+export type Method = 'get' | 'post' | 'patch' | 'delete';
+
+export interface Ok {
+  status?: number;
+  data: unknown;
+  message?: string;
+}
+
+interface Input<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  req: Request;
+  res: Response;
+}
+
+/**
+ * One route: how Express serves it and how the OpenAPI document describes it, from one object,
+ * so the two cannot drift apart. A handler returns the `data` of the success envelope, or
+ * `undefined` when it wrote the response itself (images, event streams).
+ */
+export interface RouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+  method: Method;
+  /** Express-style path from the server's root, e.g. /api/v1/sessions/:id */
+  path: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  params?: P;
+  query?: Q;
+  body?: B;
+  success: { status: number; description: string; schema?: z.ZodType; contentType?: string };
+  errors: ErrorCode[];
+  handler(input: Input<z.output<P>, z.output<Q>, z.output<B>>): Promise<Ok | undefined> | Ok | undefined;
+}
+
+export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
+  def: RouteDef<P, Q, B>,
+): RouteDef {
+  return def as unknown as RouteDef;
+}
+
+export function validationError(where: string, error: z.ZodError): AppError {
+  const details = error.issues.map((issue) => ({
+    path: [where, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  const first = details[0];
+  const more = details.length > 1 ? ` (and ${String(details.length - 1)} more)` : '';
+  return new AppError('VALIDATION_ERROR', `${first ? `${first.path}: ${first.message}` : `invalid ${where}`}${more}`, details);
+}
+
+function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): unknown {
+  if (!schema) return value;
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(where, result.error);
+  return result.data;
+}
+
+export function mount(router: Router, def: RouteDef): void {
+  router[def.method](def.path, async (req: Request, res: Response) => {
+    const params = parse(def.params, req.params, 'params');
+    const query = parse(def.query, { ...(req.query as Record<string, unknown>) }, 'query');
+    const body = parse(def.body, req.body ?? {}, 'body');
+    const out = await def.handler({ params, query, body, req, res } as Parameters<RouteDef['handler']>[0]);
+    if (out === undefined) return;
+    const payload: Record<string, unknown> = { success: true, data: out.data };
+    if (out.message) payload.message = out.message;
+    res.status(out.status ?? def.success.status).json(payload);
+  });
+}
+
+export function errorStatus(code: ErrorCode): number {
+  return ERROR_STATUS[code];
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import type { SessionManager } from '../../sessions/manager.js';
+import { route, type RouteDef } from '../route.js';
+import { envelope, incomingBody, incomingMessageSchema, outboxEntrySchema, sessionParams, sessionSchema } from '../schemas.js';
+
+const base = '/api/v1/sessions/:id/sandbox';
+const tags = ['Sandbox'];
+
+export function sandboxRoutes(manager: SessionManager): RouteDef[] {
+  return [
+    route({
+      method: 'post',
+      path: `${base}/scan`,
+      summary: 'Sandbox: the simulated phone scans the QR code',
+      tags,
+      params: sessionParams,
+      success: { status: 200, description: 'scanned; the session turns authenticated, then ready', schema: envelope(sessionSchema) },
+      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'QR_NOT_AVAILABLE', 'ENGINE_MISMATCH'],
+      handler: async ({ params }) => ({ data: (await manager.sandboxScan(params.id)).toJSON() }),
+    }),
+    route({
+      method: 'post',
+      path: `${base}/incoming`,
+      summary: 'Sandbox: a contact writes to the session (emits a message event)',
+      tags,
+      params: sessionParams,
+      body: incomingBody,
+      success: { status: 200, description: 'the message as the session received it', schema: envelope(incomingMessageSchema) },
+      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH'],
+      handler: async ({ params, body }) => ({ data: await manager.sandboxIncoming(params.id, body.from, body.content) }),
+    }),
+    route({
+      method: 'get',
+      path: `${base}/outbox`,
+      summary: 'Sandbox: what the session has sent, oldest first',
+      tags,
+      params: sessionParams,
+      success: { status: 200, description: 'sent messages', schema: envelope(z.array(outboxEntrySchema)) },
+      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH'],
+      handler: async ({ params }) => ({ data: await manager.sandboxOutbox(params.id) }),
+    }),
+  ];
+}

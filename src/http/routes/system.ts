@@ -1,0 +1,103 @@
+import { access, constants } from 'node:fs/promises';
+import { z } from 'zod';
+import type { SessionManager } from '../../sessions/manager.js';
+import { SESSION_STATUSES } from '../../sessions/session.js';
+import { route, type RouteDef } from '../route.js';
+
+export interface EngineAvailability {
+  available: boolean;
+  browserPath?: string | null;
+  reason?: string | null;
+}
+
+export interface SystemInfo {
+  name: string;
+  version: string;
+  startedAt: Date;
+  sessionsDir: string;
+  publicUrl: string;
+  engines: () => Record<string, EngineAvailability>;
+  defaultEngine: string;
+  isShuttingDown: () => boolean;
+}
+
+const infoSchema = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    node: z.string(),
+    uptime: z.number().meta({ description: 'seconds' }),
+    startedAt: z.string(),
+    urls: z.object({ ui: z.string(), apiDocs: z.string(), info: z.string() }),
+    maxSessions: z.number(),
+    defaultEngine: z.string(),
+    restoring: z.boolean(),
+    sessions: z.object({ total: z.number(), byStatus: z.record(z.enum(SESSION_STATUSES), z.number()) }),
+    engines: z.record(
+      z.string(),
+      z.object({ available: z.boolean(), browserPath: z.string().nullable().optional(), reason: z.string().nullable().optional() }),
+    ),
+    workers: z.record(z.string(), z.number()).meta({ description: 'session id → worker pid' }),
+    memory: z.object({ rss: z.number(), heapUsed: z.number(), heapTotal: z.number(), external: z.number() }),
+  })
+  .meta({ id: 'ServerInfo' });
+
+const healthSchema = z
+  .object({ status: z.enum(['ok', 'error']), checks: z.record(z.string(), z.object({ ok: z.boolean(), message: z.string() })) })
+  .meta({ id: 'Health' });
+
+export function systemRoutes(manager: SessionManager, info: SystemInfo): RouteDef[] {
+  return [
+    route({
+      method: 'get',
+      path: '/info',
+      summary: 'Server version, uptime, limits, session counts, engines and memory',
+      tags: ['Server'],
+      success: { status: 200, description: 'server information', schema: infoSchema },
+      errors: ['UNAUTHORIZED'],
+      handler: ({ res }) => {
+        const byStatus = manager.countsByStatus();
+        const mem = process.memoryUsage();
+        res.json({
+            name: info.name,
+            version: info.version,
+            node: process.version,
+            uptime: Math.round((Date.now() - info.startedAt.getTime()) / 1000),
+            startedAt: info.startedAt.toISOString(),
+            urls: { ui: `${info.publicUrl}/`, apiDocs: `${info.publicUrl}/api-docs`, info: `${info.publicUrl}/info` },
+            maxSessions: manager.maxSessions,
+            defaultEngine: info.defaultEngine,
+            restoring: manager.restoring,
+            sessions: { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus },
+            engines: info.engines(),
+            workers: manager.workerPids(),
+            memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external },
+        });
+        return undefined;
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/health',
+      summary: 'Liveness and readiness: 200 when every check passes, else 503',
+      tags: ['Server'],
+      success: { status: 200, description: 'healthy (503 with the failing check otherwise)', schema: healthSchema },
+      errors: [],
+      handler: async ({ res }) => {
+        const checks: Record<string, { ok: boolean; message: string }> = {};
+        try {
+          await access(info.sessionsDir, constants.W_OK);
+          checks.sessionsDir = { ok: true, message: `${info.sessionsDir} is writable` };
+        } catch {
+          checks.sessionsDir = { ok: false, message: `${info.sessionsDir} is not writable` };
+        }
+        checks.server = info.isShuttingDown()
+          ? { ok: false, message: 'shutting down' }
+          : { ok: true, message: 'accepting requests' };
+        const ok = Object.values(checks).every((c) => c.ok);
+        res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'error', checks });
+        return undefined;
+      },
+    }),
+  ];
+}

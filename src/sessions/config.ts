@@ -1,0 +1,121 @@
+import { z } from 'zod';
+
+export const ENGINES = ['wa-automate', 'sandbox'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+export const PROXY_PROTOCOLS = ['http', 'https', 'socks4', 'socks5', 'socks5h'] as const;
+export type ProxyProtocol = (typeof PROXY_PROTOCOLS)[number];
+
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+export const sessionIdSchema = z
+  .string()
+  .regex(SESSION_ID_PATTERN, {
+    message:
+      'session id must be 1-64 characters: letters, digits, "_" or "-", starting with a letter or digit',
+  })
+  .meta({ id: 'SessionId', example: 'my-session-1' });
+
+export const proxyCredentialsSchema = z
+  .strictObject({
+    protocol: z.enum(PROXY_PROTOCOLS).optional(),
+    address: z.string().min(1, 'proxy address is required').meta({
+      description: 'host:port, or a URL such as socks5://user:pass@proxy.example.com:1080',
+    }),
+    username: z.string().optional(),
+    password: z.string().optional(),
+  })
+  .meta({
+    id: 'ProxyServerCredentials',
+    example: { protocol: 'socks5', address: 'proxy.example.com:1080', username: 'user', password: 'pass' },
+  });
+export type ProxyCredentials = z.infer<typeof proxyCredentialsSchema>;
+
+const seconds = z.number().int().min(0).max(86_400);
+
+/** Every key a session's config may hold; unknown keys are refused, never dropped. */
+export const sessionConfigShape = {
+  engine: z.enum(ENGINES).meta({ description: "defaults to the server's --engine" }),
+  multiDevice: z.boolean(),
+  headless: z.boolean(),
+  useChrome: z.boolean().meta({ description: 'use an installed Google Chrome instead of Chromium' }),
+  executablePath: z.string().min(1).meta({ description: 'browser to launch; found automatically if absent' }),
+  chromiumArgs: z.array(z.string().min(1)).max(100).meta({ description: 'extra browser flags' }),
+  qrTimeout: seconds.meta({ description: 'seconds to wait for a scan; 0 waits forever' }),
+  authTimeout: seconds.meta({ description: 'seconds allowed for loading after the scan' }),
+  restartOnCrash: z.boolean(),
+  killProcessOnBrowserClose: z.boolean().meta({ description: 'end the session when its browser closes' }),
+  proxyServerCredentials: proxyCredentialsSchema,
+  sandbox: z
+    .strictObject({
+      autoScan: z.boolean().optional().meta({ description: 'the simulated phone scans the first QR by itself' }),
+      qrRotateSeconds: z.number().int().min(1).max(3600).optional().meta({ description: 'default 20' }),
+    })
+    .meta({ description: 'options of the sandbox engine' }),
+};
+
+const configObject = z.strictObject(sessionConfigShape);
+
+export const sessionConfigSchema = configObject
+  .partial()
+  .meta({ id: 'SessionConfig', example: { multiDevice: true, headless: true, qrTimeout: 120, authTimeout: 60 } });
+export type SessionConfig = z.infer<typeof sessionConfigSchema>;
+
+type Shape = typeof sessionConfigShape;
+type PatchShape = { [K in keyof Shape]: z.ZodOptional<z.ZodNullable<Shape[K]>> };
+const patchShape = Object.fromEntries(
+  Object.entries(sessionConfigShape).map(([key, schema]) => [key, schema.nullable().optional()]),
+) as PatchShape;
+
+/** PATCH: the given keys replace the stored ones; `null` removes a key. */
+export const sessionConfigPatchSchema = z.strictObject(patchShape).meta({ id: 'SessionConfigPatch' });
+export type SessionConfigPatch = z.infer<typeof sessionConfigPatchSchema>;
+
+export function applyConfigPatch(config: SessionConfig, patch: SessionConfigPatch): SessionConfig {
+  const next: Record<string, unknown> = { ...config };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (value === null) delete next[key];
+    else next[key] = value;
+  }
+  return sessionConfigSchema.parse(next);
+}
+
+/** The settings an engine runs with: the session's config with the server's defaults filled in. */
+export interface ResolvedSessionConfig {
+  engine: EngineName;
+  multiDevice: boolean;
+  headless: boolean;
+  useChrome: boolean;
+  executablePath: string | undefined;
+  chromiumArgs: string[];
+  qrTimeout: number;
+  authTimeout: number;
+  restartOnCrash: boolean;
+  killProcessOnBrowserClose: boolean;
+  proxyServerCredentials: ProxyCredentials | undefined;
+  sandbox: { autoScan: boolean; qrRotateSeconds: number };
+}
+
+export interface ConfigDefaults {
+  engine: EngineName;
+  useChrome: boolean;
+  executablePath: string | undefined;
+}
+
+export function resolveConfig(engine: EngineName, config: SessionConfig, defaults: ConfigDefaults): ResolvedSessionConfig {
+  return {
+    engine,
+    multiDevice: config.multiDevice ?? true,
+    headless: config.headless ?? true,
+    useChrome: config.useChrome ?? defaults.useChrome,
+    executablePath: config.executablePath ?? defaults.executablePath,
+    chromiumArgs: config.chromiumArgs ?? [],
+    qrTimeout: config.qrTimeout ?? 120,
+    authTimeout: config.authTimeout ?? 60,
+    restartOnCrash: config.restartOnCrash ?? true,
+    killProcessOnBrowserClose: config.killProcessOnBrowserClose ?? false,
+    proxyServerCredentials: config.proxyServerCredentials,
+    sandbox: { autoScan: config.sandbox?.autoScan ?? false, qrRotateSeconds: config.sandbox?.qrRotateSeconds ?? 20 },
+  };
+}

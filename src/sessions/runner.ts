@@ -1,0 +1,221 @@
+import { AppError, describeError } from '../errors.js';
+import { Mutex } from '../util/lock.js';
+import type { EngineStatus } from '../engines/types.js';
+import type { StartParams, WorkerOp, WorkerOps, EventMessage } from '../worker/protocol.js';
+import type { Session, SessionStatus } from './session.js';
+import type { WorkerFactory, WorkerHandle, WorkerExit } from './worker-process.js';
+
+export interface RunnerTiming {
+  /** How long a send or another request may take in the worker. */
+  requestMs: number;
+  /** How long the worker may take to launch its engine. */
+  startMs: number;
+  /** How long a graceful stop may take before the process group is killed. */
+  stopMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Ready this long, and the next crash starts the backoff from the beginning again. */
+  backoffResetMs: number;
+}
+
+export const DEFAULT_TIMING: RunnerTiming = {
+  requestMs: 60_000,
+  startMs: 90_000,
+  stopMs: 10_000,
+  backoffBaseMs: 1000,
+  backoffMaxMs: 60_000,
+  backoffResetMs: 5 * 60_000,
+};
+
+export interface RunnerDeps {
+  factory: WorkerFactory;
+  timing: RunnerTiming;
+  /** Built at each start, so a PATCHed config applies on the next start. */
+  startParams(): StartParams;
+  restartOnCrash(): boolean;
+  /** A backoff delay has passed: the manager restarts the session under its lock. */
+  onRestartDue(): void;
+  /** The engine stopped the session by itself (logged out from the phone). */
+  onEngineStopped(): void;
+}
+
+/**
+ * Runs one session's worker and supervises it: maps engine events onto the Session, turns an
+ * unexpected exit into `failed`, and schedules restarts with exponential backoff.
+ */
+export class SessionRunner {
+  readonly session: Session;
+  readonly lock = new Mutex();
+  readonly #deps: RunnerDeps;
+  #worker: WorkerHandle | undefined;
+  /** Workers being ended on purpose: their exit is not a crash. */
+  readonly #retired = new WeakSet<WorkerHandle>();
+  #fatalReason = new WeakMap<WorkerHandle, { reason: string; retryable: boolean }>();
+  #restartTimer: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #readySince: number | null = null;
+
+  constructor(session: Session, deps: RunnerDeps) {
+    this.session = session;
+    this.#deps = deps;
+  }
+
+  get running(): boolean {
+    return this.#worker !== undefined && !this.#worker.exited;
+  }
+
+  get restartPending(): boolean {
+    return this.#restartTimer !== undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.#worker?.pid : undefined;
+  }
+
+  /** Idempotent: a running session is left as it is. Call under the lock. */
+  async start(): Promise<void> {
+    this.cancelRestart();
+    if (this.running) return;
+    const params = this.#deps.startParams();
+    this.session.setStatus('initializing');
+    const worker = this.#deps.factory(this.session.id);
+    this.#worker = worker;
+    this.session.log('debug', `worker started (pid ${String(worker.pid)})`);
+    worker.on('event', (message) => this.#onEvent(worker, message));
+    worker.on('fatal', (message) => this.#fatalReason.set(worker, message));
+    worker.on('output', ({ stream, line }) => this.session.log(stream === 'stderr' ? 'warn' : 'debug', line));
+    worker.on('exit', (exit) => this.#onExit(worker, exit));
+    try {
+      await worker.request('start', params, this.#deps.timing.startMs);
+    } catch (err) {
+      if (this.#worker === worker && !this.#retired.has(worker)) {
+        this.#fail(worker, `the engine could not start: ${describeError(err)}`, true);
+      }
+    }
+  }
+
+  /** Idempotent. Ends the worker's whole process group. Call under the lock. */
+  async stop(): Promise<void> {
+    this.cancelRestart();
+    this.#readySince = null;
+    const worker = this.#worker;
+    this.#worker = undefined;
+    if (worker) await this.#end(worker, true);
+    if (this.session.status !== 'stopped') this.session.setStatus('stopped');
+  }
+
+  async request<K extends WorkerOp>(op: K, params: WorkerOps[K]['params']): Promise<WorkerOps[K]['result']> {
+    const worker = this.#worker;
+    if (!worker || worker.exited) {
+      throw new AppError('SESSION_NOT_READY', `session ${this.session.id} is ${this.session.status}, not running`, {
+        status: this.session.status,
+      });
+    }
+    return worker.request(op, params, this.#deps.timing.requestMs);
+  }
+
+  cancelRestart(): void {
+    if (this.#restartTimer) clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+  }
+
+  /** Ends every process at once, for the server's shutdown deadline. */
+  async kill(): Promise<void> {
+    this.cancelRestart();
+    const worker = this.#worker;
+    if (worker) {
+      this.#retired.add(worker);
+      await worker.kill(0);
+    }
+  }
+
+  async #end(worker: WorkerHandle, graceful: boolean): Promise<void> {
+    this.#retired.add(worker);
+    if (graceful && !worker.exited) {
+      try {
+        await worker.request('stop', null, this.#deps.timing.stopMs);
+      } catch (err) {
+        this.session.log('warn', `the worker did not stop cleanly (${describeError(err)}); ending it`);
+      }
+    }
+    await worker.kill();
+  }
+
+  #onEvent(worker: WorkerHandle, message: EventMessage): void {
+    if (worker !== this.#worker || this.#retired.has(worker)) return;
+    switch (message.event) {
+      case 'status':
+        this.#onStatus(worker, message.payload);
+        break;
+      case 'qr':
+        this.session.setQr(message.payload);
+        break;
+      case 'log':
+        this.session.log(message.payload.level, message.payload.message);
+        break;
+      case 'message':
+        this.session.recordMessage(message.payload);
+        break;
+      case 'ack':
+        this.session.recordAck(message.payload);
+        break;
+    }
+  }
+
+  #onStatus(worker: WorkerHandle, update: EngineStatus): void {
+    if (update.status === 'failed') {
+      this.#fail(worker, update.error ?? 'the engine failed', update.retryable ?? true);
+      return;
+    }
+    if (update.status === 'stopped') {
+      // Logged out: not a crash, nothing to restart.
+      this.#worker = undefined;
+      void this.#end(worker, true);
+      this.#apply('stopped', {});
+      this.#deps.onEngineStopped();
+      return;
+    }
+    if (update.status === 'ready') this.#readySince = Date.now();
+    else this.#readySince = null;
+    this.#apply(update.status, { error: update.error ?? null, me: update.me });
+  }
+
+  #apply(status: SessionStatus, opts: Parameters<Session['setStatus']>[1]): void {
+    try {
+      this.session.setStatus(status, opts);
+    } catch (err) {
+      this.session.log('warn', `ignored an engine status the session cannot take: ${describeError(err)}`);
+    }
+  }
+
+  #onExit(worker: WorkerHandle, exit: WorkerExit): void {
+    if (this.#retired.has(worker) || worker !== this.#worker) return;
+    this.#worker = undefined;
+    const fatal = this.#fatalReason.get(worker);
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
+    const reason = fatal ? fatal.reason : `the session worker ${how} unexpectedly`;
+    this.#fail(worker, reason, fatal?.retryable ?? true);
+  }
+
+  #fail(worker: WorkerHandle, error: string, retryable: boolean): void {
+    if (this.#worker === worker) this.#worker = undefined;
+    // Ending the worker also ends its browser; a crashed one leaves nothing behind this way.
+    void this.#end(worker, false);
+    this.#apply('failed', { error });
+    if (retryable && this.#deps.restartOnCrash()) this.#scheduleRestart();
+  }
+
+  #scheduleRestart(): void {
+    const { backoffBaseMs, backoffMaxMs, backoffResetMs } = this.#deps.timing;
+    if (this.#readySince !== null && Date.now() - this.#readySince >= backoffResetMs) this.#attempt = 0;
+    this.#readySince = null;
+    const delay = Math.min(backoffMaxMs, backoffBaseMs * 2 ** this.#attempt);
+    this.#attempt += 1;
+    this.session.log('info', `restarting in ${String(delay / 1000)} s (restartOnCrash, attempt ${String(this.#attempt)})`);
+    this.cancelRestart();
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      this.#deps.onRestartDue();
+    }, delay);
+  }
+}

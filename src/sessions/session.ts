@@ -1,0 +1,232 @@
+import { TypedEmitter } from '../util/typed-emitter.js';
+import { MASK, maskSecrets } from '../util/redact.js';
+import type { Logger, LogLevel } from '../log.js';
+import type { AckEvent, IncomingMessage, Me, QrCode } from '../engines/types.js';
+import type { EngineName, SessionConfig } from './config.js';
+
+export const SESSION_STATUSES = [
+  'stopped',
+  'initializing',
+  'qr_ready',
+  'authenticated',
+  'ready',
+  'disconnected',
+  'failed',
+] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+
+/** The status machine of API.md; anything else is a bug reported loudly, never applied. */
+const TRANSITIONS: Record<SessionStatus, readonly SessionStatus[]> = {
+  stopped: ['initializing', 'failed'],
+  initializing: ['qr_ready', 'authenticated', 'ready', 'disconnected', 'failed', 'stopped'],
+  qr_ready: ['authenticated', 'ready', 'failed', 'stopped'],
+  authenticated: ['ready', 'qr_ready', 'disconnected', 'failed', 'stopped'],
+  ready: ['disconnected', 'failed', 'stopped'],
+  disconnected: ['initializing', 'qr_ready', 'authenticated', 'ready', 'failed', 'stopped'],
+  failed: ['initializing', 'stopped'],
+};
+
+export function canTransition(from: SessionStatus, to: SessionStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export interface LogEntry {
+  timestamp: string;
+  level: LogLevel;
+  message: string;
+}
+
+export interface StatusChange {
+  sessionId: string;
+  status: SessionStatus;
+  previous: SessionStatus;
+  error: string | null;
+}
+
+export type SessionEvents = {
+  status: [StatusChange];
+  qr: [QrCode];
+  log: [LogEntry];
+  message: [IncomingMessage];
+  ack: [AckEvent];
+};
+
+export interface SessionResource {
+  sessionId: string;
+  status: SessionStatus;
+  engine: EngineName;
+  createdAt: string;
+  updatedAt: string;
+  lastActivity: string;
+  me: Me | null;
+  error: string | null;
+  restarts: number;
+  qrAvailable: boolean;
+  config: SessionConfig;
+}
+
+export class InvalidTransitionError extends Error {
+  constructor(id: string, from: SessionStatus, to: SessionStatus) {
+    super(`session ${id}: status ${from} cannot become ${to}`);
+  }
+}
+
+const LOG_CAPACITY = 1000;
+
+export interface SessionInit {
+  id: string;
+  engine: EngineName;
+  config: SessionConfig;
+  createdAt: string;
+  status?: SessionStatus;
+  error?: string | null;
+  logger: Logger;
+}
+
+/** One session's state: status, QR, identity and recent log lines. It never touches a process. */
+export class Session extends TypedEmitter<SessionEvents> {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly #logger: Logger;
+  engine: EngineName;
+  config: SessionConfig;
+  #status: SessionStatus;
+  #error: string | null;
+  #updatedAt: string;
+  #lastActivity: string;
+  #me: Me | null = null;
+  #qr: QrCode | null = null;
+  restarts = 0;
+  readonly #logs: LogEntry[] = [];
+
+  constructor(init: SessionInit) {
+    super();
+    this.id = init.id;
+    this.engine = init.engine;
+    this.config = init.config;
+    this.createdAt = init.createdAt;
+    this.#status = init.status ?? 'stopped';
+    this.#error = init.error ?? null;
+    this.#logger = init.logger;
+    const now = new Date().toISOString();
+    this.#updatedAt = now;
+    this.#lastActivity = now;
+  }
+
+  get status(): SessionStatus {
+    return this.#status;
+  }
+
+  get error(): string | null {
+    return this.#error;
+  }
+
+  get me(): Me | null {
+    return this.#me;
+  }
+
+  get lastActivity(): string {
+    return this.#lastActivity;
+  }
+
+  /** The QR still waiting to be scanned, if any. */
+  get qr(): QrCode | null {
+    return this.#status === 'qr_ready' ? this.#qr : null;
+  }
+
+  /**
+   * The one place a status changes. Returns false for a repeat of the current status (only the
+   * error may be refreshed then); throws for a transition the status machine does not allow.
+   */
+  setStatus(next: SessionStatus, opts: { error?: string | null; me?: Me | null } = {}): boolean {
+    const previous = this.#status;
+    if (next === previous) {
+      if (opts.error !== undefined && opts.error !== this.#error) {
+        this.#error = opts.error;
+        this.#touch();
+        this.emit('status', { sessionId: this.id, status: next, previous, error: this.#error });
+        return true;
+      }
+      return false;
+    }
+    if (!canTransition(previous, next)) throw new InvalidTransitionError(this.id, previous, next);
+    this.#status = next;
+    this.#error = next === 'failed' || next === 'disconnected' ? (opts.error ?? null) : null;
+    if (opts.me !== undefined) this.#me = opts.me;
+    if (next !== 'qr_ready') this.#qr = null;
+    this.#touch();
+    const level: LogLevel = next === 'failed' ? 'error' : 'info';
+    this.log(level, this.#error ? `status ${previous} → ${next}: ${this.#error}` : `status ${previous} → ${next}`);
+    this.emit('status', { sessionId: this.id, status: next, previous, error: this.#error });
+    return true;
+  }
+
+  setQr(qr: QrCode): void {
+    this.#qr = qr;
+    this.#touch();
+    this.emit('qr', qr);
+  }
+
+  recordMessage(message: IncomingMessage): void {
+    this.#lastActivity = new Date().toISOString();
+    this.emit('message', message);
+  }
+
+  recordAck(ack: AckEvent): void {
+    this.#lastActivity = new Date().toISOString();
+    this.emit('ack', ack);
+  }
+
+  /** Marks activity that changes no status: a message sent, for one. */
+  touch(): void {
+    this.#lastActivity = new Date().toISOString();
+  }
+
+  updateConfig(config: SessionConfig): void {
+    this.config = config;
+    this.#touch();
+  }
+
+  log(level: LogLevel, message: string): void {
+    const entry: LogEntry = { timestamp: new Date().toISOString(), level, message: maskSecrets(message) };
+    this.#logs.push(entry);
+    if (this.#logs.length > LOG_CAPACITY) this.#logs.shift();
+    this.#logger.log(level, entry.message);
+    this.emit('log', entry);
+  }
+
+  logs(limit: number): LogEntry[] {
+    return this.#logs.slice(-limit);
+  }
+
+  toJSON(): SessionResource {
+    return {
+      sessionId: this.id,
+      status: this.#status,
+      engine: this.engine,
+      createdAt: this.createdAt,
+      updatedAt: this.#updatedAt,
+      lastActivity: this.#lastActivity,
+      me: this.#me,
+      error: this.#error,
+      restarts: this.restarts,
+      qrAvailable: this.qr !== null,
+      config: redactConfig(this.config),
+    };
+  }
+
+  #touch(): void {
+    const now = new Date().toISOString();
+    this.#updatedAt = now;
+    this.#lastActivity = now;
+  }
+}
+
+export function redactConfig(config: SessionConfig): SessionConfig {
+  const proxy = config.proxyServerCredentials;
+  if (!proxy) return { ...config };
+  const redacted = { ...proxy };
+  if (redacted.password !== undefined) redacted.password = MASK;
+  redacted.address = redacted.address.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*:)[^@/]*@/i, `$1${MASK}@`);
+  return { ...config, proxyServerCredentials: redacted };
+}

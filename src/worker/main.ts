@@ -1,0 +1,46 @@
+/**
+ * The session worker: a child process that runs exactly one engine. Its command line carries
+ * `--session <id>` so the process table tells workers apart. It never outlives the server: when the
+ * IPC channel closes (the server exited, even by SIGKILL) it stops its engine and exits.
+ */
+import { describeError } from '../errors.js';
+import { isParentMessage, type WorkerMessage } from './protocol.js';
+import { WorkerRuntime } from './runtime.js';
+
+if (!process.send) {
+  process.stderr.write('the session worker is started by the server, not by hand\n');
+  process.exit(2);
+}
+
+function send(message: WorkerMessage): void {
+  if (process.connected) process.send?.(message);
+}
+
+const runtime = new WorkerRuntime({ send });
+let exiting = false;
+
+async function shutdown(code: number): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  const timer = setTimeout(() => process.exit(code), 5000);
+  timer.unref();
+  try {
+    await runtime.engine?.stop();
+  } finally {
+    process.exit(code);
+  }
+}
+
+function fatal(reason: string, retryable = true): void {
+  send({ kind: 'fatal', reason, retryable });
+  void shutdown(1);
+}
+
+process.on('message', (message: unknown) => {
+  if (isParentMessage(message)) void runtime.handle(message);
+});
+process.on('disconnect', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+process.on('SIGINT', () => void shutdown(0));
+process.on('uncaughtException', (err) => fatal(`the session worker crashed: ${describeError(err)}`));
+process.on('unhandledRejection', (err) => fatal(`the session worker crashed: ${describeError(err)}`));
