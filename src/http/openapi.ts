@@ -49,7 +49,7 @@ export function buildOpenApiDocument(routes: RouteDef[], opts: DocOptions): Retu
         ...(def.query ? { query: def.query as never } : {}),
         ...(def.body ? { body: { content: { 'application/json': { schema: def.body } } } } : {}),
       },
-      responses: responses as never,
+      responses: responses,
     });
   }
   return new OpenApiGeneratorV3(registry.definitions).generateDocument({

@@ -41,7 +41,7 @@ export interface RouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodType =
 export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
   def: RouteDef<P, Q, B>,
 ): RouteDef {
-  return def as unknown as RouteDef;
+  return def;
 }
 
 export function validationError(where: string, error: z.ZodError): AppError {
@@ -66,7 +66,7 @@ export function mount(router: Router, def: RouteDef): void {
     const params = parse(def.params, req.params, 'params');
     const query = parse(def.query, { ...(req.query as Record<string, unknown>) }, 'query');
     const body = parse(def.body, req.body ?? {}, 'body');
-    const out = await def.handler({ params, query, body, req, res } as Parameters<RouteDef['handler']>[0]);
+    const out = await def.handler({ params, query, body, req, res });
     if (out === undefined) return;
     const payload: Record<string, unknown> = { success: true, data: out.data };
     if (out.message) payload.message = out.message;

@@ -41,6 +41,9 @@ export interface CreateInput {
   config?: SessionConfig | undefined;
 }
 
+const RESTORE_SETTLE_MS = 60_000;
+const settled = (s: Session): boolean => !['initializing', 'authenticated'].includes(s.status);
+
 interface Entry {
   session: Session;
   runner: SessionRunner;
@@ -120,6 +123,8 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
             if (!target.deleted && target.record?.desiredState === 'running') await target.runner.start();
           })
           .catch((err: unknown) => target.session.log('error', `restore failed: ${describeError(err)}`));
+        // Loading WhatsApp Web is the heavy part: the next session starts once this one settled.
+        if (!target.deleted) await this.waitFor(target.session.id, settled, RESTORE_SETTLE_MS);
       }
     };
     try {

@@ -117,7 +117,7 @@ export class ForkedWorker extends TypedEmitter<WorkerHandleEvents> implements Wo
         this.#pending.delete(id);
         reject(new AppError('ENGINE_ERROR', `the session worker did not answer "${op}" within ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      this.#pending.set(id, { resolve: resolve, reject, timer });
       const message = { kind: 'request', id, op, params } as RequestMessage;
       this.#child.send(message, (err) => {
         if (!err) return;

@@ -1,0 +1,20 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createRootLogger, type Logger } from '../../src/log.js';
+
+export async function tempDir(prefix = 'ms-test-'): Promise<{ dir: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A logger whose output the test can read (and that keeps the test output quiet). */
+export function captureLogger(level: 'info' | 'debug' = 'debug'): { logger: Logger; output(): string } {
+  const stream = new PassThrough();
+  const chunks: string[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
+  return { logger: createRootLogger({ level, stream }), output: () => chunks.join('') };
+}
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');

@@ -1,0 +1,76 @@
+import { AppError } from '../../src/errors.js';
+import { TypedEmitter } from '../../src/util/typed-emitter.js';
+import { WorkerRuntime } from '../../src/worker/runtime.js';
+import type { WorkerFactory, WorkerHandle, WorkerHandleEvents } from '../../src/sessions/worker-process.js';
+import type { RequestMessage, WorkerOp, WorkerOps } from '../../src/worker/protocol.js';
+
+let fakePid = 100_000;
+
+/** Runs the real worker runtime and engine in the test's process: fast, and fake timers reach it. */
+export class InProcessWorker extends TypedEmitter<WorkerHandleEvents> implements WorkerHandle {
+  readonly pid = fakePid++;
+  readonly sessionId: string;
+  exited = false;
+  #nextId = 1;
+  readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  readonly #runtime: WorkerRuntime;
+
+  constructor(sessionId: string) {
+    super();
+    this.sessionId = sessionId;
+    this.#runtime = new WorkerRuntime({
+      send: (message) => {
+        if (this.exited) return;
+        if (message.kind === 'event') this.emit('event', message);
+        else if (message.kind === 'fatal') this.emit('fatal', message);
+        else {
+          const pending = this.#pending.get(message.id);
+          this.#pending.delete(message.id);
+          if (!pending) return;
+          if (message.ok) pending.resolve(message.result);
+          else pending.reject(new AppError(message.error.code, message.error.message, message.error.details));
+        }
+      },
+    });
+  }
+
+  request<K extends WorkerOp>(op: K, params: WorkerOps[K]['params'], _timeoutMs: number): Promise<WorkerOps[K]['result']> {
+    if (this.exited) return Promise.reject(new AppError('SESSION_NOT_READY', 'the session worker is not running'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      void this.#runtime.handle({ kind: 'request', id, op, params } as RequestMessage);
+    });
+  }
+
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    await this.#runtime.engine?.stop();
+    this.#exit(null, 'SIGTERM');
+  }
+
+  /** What a crash looks like from the server: the process is gone without a word. */
+  crash(signal: NodeJS.Signals = 'SIGKILL'): void {
+    void this.#runtime.engine?.stop();
+    this.#exit(null, signal);
+  }
+
+  #exit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exited = true;
+    for (const pending of this.#pending.values()) pending.reject(new AppError('ENGINE_ERROR', 'the session worker exited'));
+    this.#pending.clear();
+    this.emit('exit', { code, signal });
+  }
+}
+
+export function inProcessFactory(): { factory: WorkerFactory; workers: InProcessWorker[] } {
+  const workers: InProcessWorker[] = [];
+  return {
+    workers,
+    factory: (sessionId) => {
+      const worker = new InProcessWorker(sessionId);
+      workers.push(worker);
+      return worker;
+    },
+  };
+}

@@ -1,0 +1,197 @@
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError } from '../../src/errors.js';
+import { SessionManager, type ManagerOptions } from '../../src/sessions/manager.js';
+import { SessionStore } from '../../src/sessions/store.js';
+import type { Session, SessionStatus } from '../../src/sessions/session.js';
+import { captureLogger, tempDir } from '../helpers/env.js';
+import { inProcessFactory, type InProcessWorker } from '../helpers/in-process-worker.js';
+
+type Tmp = Awaited<ReturnType<typeof tempDir>>;
+
+function isCode(code: string) {
+  return (err: unknown) => err instanceof AppError && err.code === code;
+}
+
+describe('SessionManager', () => {
+  let tmp: Tmp;
+  let workers: InProcessWorker[];
+  const managers: SessionManager[] = [];
+
+  async function manager(overrides: Partial<ManagerOptions> = {}): Promise<SessionManager> {
+    const f = inProcessFactory();
+    workers = f.workers;
+    const m = new SessionManager({
+      store: new SessionStore(tmp.dir),
+      logger: captureLogger().logger,
+      maxSessions: 10,
+      defaults: { engine: 'sandbox', useChrome: false, executablePath: undefined },
+      workerFactory: f.factory,
+      timing: { backoffBaseMs: 20, backoffMaxMs: 80, stopMs: 1000 },
+      ...overrides,
+    });
+    managers.push(m);
+    await m.load();
+    return m;
+  }
+
+  function until(m: SessionManager, id: string, status: SessionStatus, ms = 5000): Promise<Session> {
+    return m.waitFor(id, (s) => s.status === status, ms).then((s) => {
+      assert.equal(s.status, status, `session ${id} did not reach ${status}; it is ${s.status} (${String(s.error)})`);
+      return s;
+    });
+  }
+
+  beforeEach(async () => {
+    tmp = await tempDir();
+  });
+
+  afterEach(async () => {
+    for (const m of managers.splice(0)) await m.shutdown(2000);
+    await tmp.cleanup();
+  });
+
+  it('creates a session, saves its config 0600 and starts it to qr_ready', async () => {
+    const m = await manager();
+    const s = await m.create({ sessionId: 'a', config: { qrTimeout: 0 } });
+    await until(m, 'a', 'qr_ready');
+    assert.ok(s.qr?.dataUrl.startsWith('data:image/png;base64,'));
+    const file = path.join(tmp.dir, 'a', 'config.json');
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const saved = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    assert.equal(saved.desiredState, 'running');
+    assert.equal(saved.engine, 'sandbox');
+  });
+
+  it('start() on a running session is a no-op and stop() on a stopped one too', async () => {
+    const m = await manager();
+    await m.create({ sessionId: 'a' });
+    await m.start('a');
+    await m.start('a');
+    assert.equal(workers.length, 1);
+    await m.stop('a');
+    await m.stop('a');
+    assert.equal(m.get('a').status, 'stopped');
+    assert.equal(workers.filter((w) => !w.exited).length, 0);
+  });
+
+  it('refuses a second session with the same id', async () => {
+    const m = await manager();
+    await m.create({ sessionId: 'a', start: false });
+    await assert.rejects(m.create({ sessionId: 'a' }), isCode('SESSION_EXISTS'));
+    const results = await Promise.allSettled([m.create({ sessionId: 'b', start: false }), m.create({ sessionId: 'b', start: false })]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+  });
+
+  it('runs concurrent start, stop, restart and delete of one session one after another', async () => {
+    const m = await manager();
+    await m.create({ sessionId: 'a', start: false });
+    const statuses: string[] = [];
+    m.on('status', (c) => statuses.push(c.status));
+    const ops = await Promise.allSettled([m.start('a'), m.stop('a'), m.restart('a'), m.start('a'), m.delete('a'), m.start('a')]);
+    assert.deepEqual(
+      ops.map((o) => o.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+    );
+    assert.ok(ops[5]?.status === 'rejected' && isCode('SESSION_NOT_FOUND')(ops[5].reason));
+    assert.equal(workers.filter((w) => !w.exited).length, 0);
+    // Each start is followed by its stop before the next start: never two "initializing" in a row.
+    for (let i = 1; i < statuses.length; i++) {
+      assert.ok(!(statuses[i] === 'initializing' && statuses[i - 1] === 'initializing'), statuses.join(','));
+    }
+    await assert.rejects(stat(path.join(tmp.dir, 'a')));
+  });
+
+  it('holds to --max-sessions; a stopped session frees its slot', async () => {
+    const m = await manager({ maxSessions: 2 });
+    await m.create({ sessionId: 'a' });
+    await m.create({ sessionId: 'b' });
+    await assert.rejects(m.create({ sessionId: 'c' }), isCode('MAX_SESSIONS_REACHED'));
+    await m.create({ sessionId: 'c', start: false });
+    await assert.rejects(m.start('c'), isCode('MAX_SESSIONS_REACHED'));
+    await m.stop('a');
+    await m.start('c');
+    assert.equal(m.get('c').status === 'stopped', false);
+  });
+
+  it('turns a worker crash into failed with a reason and restarts it with backoff', async () => {
+    const m = await manager();
+    await m.create({ sessionId: 'a', config: { sandbox: { autoScan: true } } });
+    await until(m, 'a', 'ready');
+    workers[0]?.crash('SIGKILL');
+    const failed = m.get('a');
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.error ?? '', /killed by SIGKILL/);
+    await until(m, 'a', 'ready');
+    assert.equal(m.get('a').restarts, 1);
+    assert.equal(workers.length, 2);
+    workers[1]?.crash('SIGKILL');
+    await until(m, 'a', 'ready');
+    assert.equal(m.get('a').restarts, 2);
+    assert.match(m.get('a').logs(50).map((l) => l.message).join('\n'), /restarting in 0.04 s/);
+  });
+
+  it('does not restart after a QR timeout, nor when restartOnCrash is false', async () => {
+    const m = await manager();
+    await m.create({ sessionId: 'q', config: { qrTimeout: 1 } });
+    await until(m, 'q', 'failed', 3000);
+    assert.match(m.get('q').error ?? '', /no scan within 1 s/);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(m.get('q').status, 'failed');
+    assert.equal(workers.length, 1);
+
+    await m.create({ sessionId: 'n', config: { restartOnCrash: false } });
+    await until(m, 'n', 'qr_ready');
+    workers[1]?.crash();
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(m.get('n').status, 'failed');
+    assert.equal(workers.length, 2);
+  });
+
+  it('restores running sessions on load, two at a time, and leaves stopped ones stopped', async () => {
+    const first = await manager();
+    for (const id of ['r1', 'r2', 'r3', 'r4', 'r5']) await first.create({ sessionId: id, config: { sandbox: { autoScan: true } } });
+    for (const id of ['r1', 'r2', 'r3', 'r4', 'r5']) await until(first, id, 'ready');
+    await first.create({ sessionId: 'idle', start: false });
+    await first.shutdown();
+
+    const second = await manager();
+    let inFlight = 0;
+    let most = 0;
+    for (const w of ['r1', 'r2', 'r3', 'r4', 'r5']) {
+      second.get(w).on('status', (c) => {
+        if (c.status === 'initializing') most = Math.max(most, ++inFlight);
+        if (c.status === 'ready') inFlight -= 1;
+      });
+    }
+    await second.restore();
+    for (const id of ['r1', 'r2', 'r3', 'r4', 'r5']) await until(second, id, 'ready');
+    assert.equal(second.get('idle').status, 'stopped');
+    assert.ok(most <= 2, `at most 2 starting at once, saw ${String(most)}`);
+  });
+
+  it('lists a folder with a broken config.json as failed with the reason, and deletes it', async () => {
+    await mkdir(path.join(tmp.dir, 'broken'), { recursive: true });
+    await writeFile(path.join(tmp.dir, 'broken', 'config.json'), '{ not json');
+    await mkdir(path.join(tmp.dir, 'empty'), { recursive: true });
+    await mkdir(path.join(tmp.dir, 'not a session id'), { recursive: true });
+    const m = await manager();
+    assert.equal(m.get('broken').status, 'failed');
+    assert.match(m.get('broken').error ?? '', /config\.json is not valid JSON/);
+    assert.match(m.get('empty').error ?? '', /config\.json is missing/);
+    await assert.rejects(m.start('broken'), isCode('SESSION_NOT_READY'));
+    await m.delete('broken');
+    await assert.rejects(stat(path.join(tmp.dir, 'broken')));
+    assert.deepEqual(m.list().map((s) => s.id), ['empty']);
+  });
+
+  it('refuses to change the engine of a session and applies other config on the next start', async () => {
+    const m = await manager();
+    await m.create({ sessionId: 'a', start: false, config: { qrTimeout: 30 } });
+    await assert.rejects(m.update('a', { engine: 'wa-automate' }), isCode('ENGINE_MISMATCH'));
+    const s = await m.update('a', { qrTimeout: null, headless: false });
+    assert.deepEqual(s.config, { headless: false });
+  });
+});
