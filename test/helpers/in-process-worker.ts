@@ -1,6 +1,6 @@
 import { AppError } from '../../src/errors.js';
 import { TypedEmitter } from '../../src/util/typed-emitter.js';
-import { WorkerRuntime } from '../../src/worker/runtime.js';
+import { WorkerRuntime, type RuntimeDeps } from '../../src/worker/runtime.js';
 import type { WorkerFactory, WorkerHandle, WorkerHandleEvents } from '../../src/sessions/worker-process.js';
 import type { RequestMessage, WorkerOp, WorkerOps } from '../../src/worker/protocol.js';
 
@@ -15,10 +15,11 @@ export class InProcessWorker extends TypedEmitter<WorkerHandleEvents> implements
   readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   readonly #runtime: WorkerRuntime;
 
-  constructor(sessionId: string) {
+  constructor(sessionId: string, createEngine?: RuntimeDeps['createEngine']) {
     super();
     this.sessionId = sessionId;
     this.#runtime = new WorkerRuntime({
+      createEngine,
       send: (message) => {
         if (this.exited) return;
         if (message.kind === 'event') this.emit('event', message);
@@ -63,12 +64,12 @@ export class InProcessWorker extends TypedEmitter<WorkerHandleEvents> implements
   }
 }
 
-export function inProcessFactory(): { factory: WorkerFactory; workers: InProcessWorker[] } {
+export function inProcessFactory(createEngine?: RuntimeDeps['createEngine']): { factory: WorkerFactory; workers: InProcessWorker[] } {
   const workers: InProcessWorker[] = [];
   return {
     workers,
     factory: (sessionId) => {
-      const worker = new InProcessWorker(sessionId);
+      const worker = new InProcessWorker(sessionId, createEngine);
       workers.push(worker);
       return worker;
     },
