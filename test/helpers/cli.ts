@@ -51,7 +51,7 @@ export function runCli(args: string[]): { code: number; stdout: string; stderr: 
 
 /** Pids of the session workers on this machine whose command line names the session. */
 export function workerPids(sessionsDirOrId?: string): number[] {
-  let out = '';
+  let out: string;
   try {
     out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
   } catch {

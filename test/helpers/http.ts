@@ -30,7 +30,7 @@ export async function startTestServer(args: string[] = [], opts: StartOptions & 
     }
     const res = await fetch(`${server.url}${path}`, init);
     const text = await res.text();
-    let parsed: unknown = null;
+    let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {

@@ -39,7 +39,7 @@ export class InProcessWorker extends TypedEmitter<WorkerHandleEvents> implements
     if (this.exited) return Promise.reject(new AppError('SESSION_NOT_READY', 'the session worker is not running'));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#pending.set(id, { resolve: resolve, reject });
       void this.#runtime.handle({ kind: 'request', id, op, params } as RequestMessage);
     });
   }

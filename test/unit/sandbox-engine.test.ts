@@ -21,7 +21,7 @@ function next<K extends keyof EngineEvents>(
         off();
         resolve(payload);
       }
-    }) as never);
+    }));
   });
 }
 
