@@ -60,7 +60,8 @@ export interface AckEvent {
 }
 
 export interface SentMessage {
-  messageId: string;
+  /** null when WhatsApp sent the media but did not report its id in time. */
+  messageId: string | null;
   chatId: string;
   timestamp: string;
 }

@@ -137,7 +137,11 @@ export const logEntrySchema = z
   .meta({ id: 'LogEntry' });
 
 export const sentSchema = z
-  .object({ messageId: z.string(), chatId: z.string(), timestamp: z.string() })
+  .object({
+    messageId: z.string().nullable().meta({ description: 'null when WhatsApp sent media without reporting its id in time' }),
+    chatId: z.string(),
+    timestamp: z.string(),
+  })
   .meta({ id: 'SentMessage', example: { messageId: 'true_1234567890@c.us_3EB0C767D26A1D3B6C8F', chatId: '1234567890@c.us', timestamp: '2026-11-24T10:00:05.000Z' } });
 
 export const incomingMessageSchema = z

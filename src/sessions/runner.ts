@@ -83,7 +83,7 @@ export class SessionRunner {
     this.session.log('debug', `worker started (pid ${String(worker.pid)})`);
     worker.on('event', (message) => this.#onEvent(worker, message));
     worker.on('fatal', (message) => this.#fatalReason.set(worker, message));
-    worker.on('output', ({ stream, line }) => this.session.log(stream === 'stderr' ? 'warn' : 'debug', line));
+    worker.on('output', ({ stream, line }) => this.session.output(stream, line));
     worker.on('exit', (exit) => this.#onExit(worker, exit));
     try {
       await worker.request('start', params, this.#deps.timing.startMs);

@@ -195,6 +195,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.emit('log', entry);
   }
 
+  /** What the worker printed: for `DEBUG=wa:session` only, not the session's log (events say it better). */
+  output(stream: 'stdout' | 'stderr', line: string): void {
+    this.#logger.debug(`[worker ${stream}] ${maskSecrets(line)}`);
+  }
+
   logs(limit: number): LogEntry[] {
     return this.#logs.slice(-limit);
   }

@@ -19,15 +19,30 @@ function send(message: WorkerMessage): void {
 const runtime = new WorkerRuntime({ send });
 let exiting = false;
 
+// open-wa calls process.exit() on several failure paths. Here that ends this session only; say why
+// first, so the server reports "the client ended its process" rather than a bare exit code.
+const realExit = process.exit.bind(process);
+process.exit = ((code?: number | string | null) => {
+  if (!exiting) {
+    exiting = true;
+    send({
+      kind: 'fatal',
+      reason: `the WhatsApp client ended its worker process (process.exit(${String(code ?? 0)}))`,
+      retryable: true,
+    });
+  }
+  return realExit(code ?? undefined);
+});
+
 async function shutdown(code: number): Promise<void> {
   if (exiting) return;
   exiting = true;
-  const timer = setTimeout(() => process.exit(code), 5000);
+  const timer = setTimeout(() => realExit(code), 5000);
   timer.unref();
   try {
     await runtime.engine?.stop();
   } finally {
-    process.exit(code);
+    realExit(code);
   }
 }
 

@@ -132,7 +132,7 @@ describe('sandbox engine', () => {
     const acks: AckEvent[] = [];
     e.on('ack', (a) => acks.push(a));
     const sent = await e.sendText({ chatId: '1234567890@c.us', content: 'hi' });
-    assert.match(sent.messageId, /^true_1234567890@c\.us_[0-9A-F]{32}$/);
+    assert.match(sent.messageId ?? '', /^true_1234567890@c\.us_[0-9A-F]{32}$/);
     mock.timers.tick(1500);
     assert.deepEqual(acks.map((a) => a.ackName), ['sent', 'delivered', 'read']);
     const outbox = await e.sandbox.outbox();
