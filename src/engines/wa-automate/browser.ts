@@ -10,7 +10,7 @@ export interface BrowserChoice {
 export type BrowserLookup = { found: true; path: string; kind: 'configured' | 'chrome' | 'chromium' } | { found: false; reason: string };
 
 export const NO_BROWSER =
-  'no Chrome or Chromium found: install chromium (apt-get install -y chromium) or pass --executable-path';
+  'no Chrome or Chromium found: install chromium or pass --executable-path';
 
 function executable(file: string): boolean {
   try {
