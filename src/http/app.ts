@@ -9,6 +9,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import { mount, type RouteDef } from './route.js';
 import { eventRoutes } from './routes/events.js';
 import { messageRoutes } from './routes/messages.js';
+import { proxyRoutes } from './routes/proxy.js';
 import { sandboxRoutes } from './routes/sandbox.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
@@ -38,6 +39,7 @@ export function createApp(deps: AppDeps): App {
     ...sessionRoutes(deps.manager),
     ...messageRoutes(deps.manager),
     ...sandboxRoutes(deps.manager),
+    ...proxyRoutes(deps.manager),
     ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000 }),
     ...systemRoutes(deps.manager, deps.info),
   ];

@@ -1,10 +1,9 @@
 import { z } from 'zod';
+import { AppError } from '../errors.js';
+import { normalizeProxy, PROXY_PROTOCOLS } from '../proxy/parse.js';
 
 export const ENGINES = ['wa-automate', 'sandbox'] as const;
 export type EngineName = (typeof ENGINES)[number];
-
-export const PROXY_PROTOCOLS = ['http', 'https', 'socks4', 'socks5', 'socks5h'] as const;
-export type ProxyProtocol = (typeof PROXY_PROTOCOLS)[number];
 
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
@@ -24,6 +23,13 @@ export const proxyCredentialsSchema = z
     }),
     username: z.string().optional(),
     password: z.string().optional(),
+  })
+  .superRefine((value, ctx) => {
+    try {
+      normalizeProxy(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof AppError ? err.message : String(err), path: ['address'] });
+    }
   })
   .meta({
     id: 'ProxyServerCredentials',

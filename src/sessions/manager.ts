@@ -14,6 +14,21 @@ import { DEFAULT_TIMING, SessionRunner, type RunnerTiming } from './runner.js';
 import { Session, SESSION_STATUSES, type LogEntry, type SessionResource, type SessionStatus, type StatusChange } from './session.js';
 import { newRecord, type SessionStore, type StoredSession } from './store.js';
 import { forkWorker, type WorkerFactory } from './worker-process.js';
+import { normalizeProxy } from '../proxy/parse.js';
+import { probeProxy, type ProbeResult } from '../proxy/probe.js';
+import { registerSecret } from '../util/redact.js';
+
+/** Proxy passwords are masked wherever a log line or message might carry them. */
+function rememberSecrets(config: SessionConfig): void {
+  const proxy = config.proxyServerCredentials;
+  if (!proxy) return;
+  registerSecret(proxy.password);
+  try {
+    registerSecret(normalizeProxy(proxy).password);
+  } catch {
+    // An invalid proxy never passes validation; nothing to remember.
+  }
+}
 
 export type ManagerEvents = {
   created: [SessionResource];
@@ -201,6 +216,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
       } catch (err) {
         throw new AppError('VALIDATION_ERROR', `the patched config is invalid: ${describeError(err)}`);
       }
+      rememberSecrets(config);
       entry.record = { ...record, config };
       await this.#opts.store.save(entry.record);
       entry.session.updateConfig(config);
@@ -282,6 +298,19 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     });
   }
 
+  /** Opens a connection through the session's proxy, as its browser would, and says how it went. */
+  async testProxy(id: string, target: URL): Promise<ProbeResult> {
+    const entry = this.#entry(id);
+    const record = this.#usable(entry);
+    const proxy = record.config.proxyServerCredentials;
+    if (!proxy) {
+      throw new AppError('VALIDATION_ERROR', `session "${id}" has no proxyServerCredentials: PATCH its config to add one`);
+    }
+    const result = await probeProxy(normalizeProxy(proxy), target);
+    entry.session.log(result.ok ? 'info' : 'warn', `proxy test to ${target.href}: ${result.ok ? `ok in ${String(result.latencyMs)} ms` : String(result.error)}`);
+    return result;
+  }
+
   sendText(id: string, msg: TextMessage): Promise<SentMessage> {
     return this.#send(id, 'sendText', msg);
   }
@@ -361,6 +390,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
 
   #register(record: StoredSession | undefined, broken: string | undefined, brokenId?: string): Entry {
     const id = record?.sessionId ?? brokenId ?? '';
+    if (record) rememberSecrets(record.config);
     const session = new Session({
       id,
       engine: record?.engine ?? this.#opts.defaults.engine,

@@ -141,8 +141,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   setStatus(next: SessionStatus, opts: { error?: string | null; me?: Me | null } = {}): boolean {
     const previous = this.#status;
     if (next === previous) {
-      if (opts.error !== undefined && opts.error !== this.#error) {
-        this.#error = opts.error;
+      const error = opts.error ? maskSecrets(opts.error) : (opts.error ?? undefined);
+      if (error !== undefined && error !== this.#error) {
+        this.#error = error;
         this.#touch();
         this.emit('status', { sessionId: this.id, status: next, previous, error: this.#error });
         return true;
@@ -151,7 +152,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     if (!canTransition(previous, next)) throw new InvalidTransitionError(this.id, previous, next);
     this.#status = next;
-    this.#error = next === 'failed' || next === 'disconnected' ? (opts.error ?? null) : null;
+    const error = opts.error ? maskSecrets(opts.error) : null;
+    this.#error = next === 'failed' || next === 'disconnected' ? error : null;
     if (opts.me !== undefined) this.#me = opts.me;
     if (next !== 'qr_ready') this.#qr = null;
     this.#touch();

@@ -5,6 +5,8 @@ import { Engine, type EngineContext, type EngineStatus, type EngineStatusName, t
 import { findBrowser } from './browser.js';
 import { describeStartFailure, fromState, sentMessageId, toAck, toIncoming, type WaMessage } from './mapping.js';
 import { createConfig } from './options.js';
+import { describeProxy, normalizeProxy } from '../../proxy/parse.js';
+import { startRelay, type Relay } from '../../proxy/relay.js';
 
 /** The parts of open-wa's Client this engine uses (typed here: its own typings pull in the world). */
 interface WaClient {
@@ -46,13 +48,11 @@ export class WaAutomateEngine extends Engine {
   #qrTimer: NodeJS.Timeout | undefined;
   #authTimer: NodeJS.Timeout | undefined;
   #stopped = false;
-  /** Extra browser flags (the proxy relay) decided by the worker before start. */
-  readonly #extraFlags: string[];
+  #relay: Relay | undefined;
 
-  constructor(ctx: EngineContext, extraFlags: string[] = []) {
+  constructor(ctx: EngineContext) {
     super();
     this.#ctx = ctx;
-    this.#extraFlags = extraFlags;
   }
 
   async start(): Promise<void> {
@@ -67,7 +67,20 @@ export class WaAutomateEngine extends Engine {
     process.chdir(sessionDataDir);
     process.env.NO_UPDATE_NOTIFIER = '1';
     this.#setStatus('initializing');
-    const options = createConfig(this.#ctx, browser.path, this.#extraFlags);
+    const flags: string[] = [];
+    if (config.proxyServerCredentials) {
+      // The relay starts before the browser, which only ever sees the relay: no credentials, and
+      // every request (the WebSocket included) goes through the upstream.
+      const upstream = normalizeProxy(config.proxyServerCredentials);
+      try {
+        this.#relay = await startRelay(upstream, (level, message) => this.log(level, message));
+      } catch (err) {
+        this.#fail(`could not start the local relay to the proxy ${describeProxy(upstream)}: ${describeError(err)}`, true);
+        return;
+      }
+      flags.push(`--proxy-server=${this.#relay.url}`);
+    }
+    const options = createConfig(this.#ctx, browser.path, flags);
     this.log(
       'info',
       `launching ${browser.path} for https://web.whatsapp.com/ (profile: session-data/_IGNORE_${sessionId}; flags: ${(options.chromiumArgs as string[]).join(' ')})`,
@@ -221,9 +234,11 @@ export class WaAutomateEngine extends Engine {
     clearTimeout(this.#qrTimer);
     clearTimeout(this.#authTimer);
     const client = this.#client;
-    if (!client) return;
-    // A browser that does not close in time is ended with the worker's process group anyway.
-    await Promise.race([client.kill('STOPPED').catch(() => false), new Promise((r) => setTimeout(r, KILL_TIMEOUT_MS))]);
+    if (client) {
+      // A browser that does not close in time is ended with the worker's process group anyway.
+      await Promise.race([client.kill('STOPPED').catch(() => false), new Promise((r) => setTimeout(r, KILL_TIMEOUT_MS))]);
+    }
+    await this.#relay?.close().catch(() => undefined);
   }
 
   #ready(): WaClient {

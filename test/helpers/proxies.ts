@@ -1,0 +1,148 @@
+import http from 'node:http';
+import net from 'node:net';
+
+export interface Recorded {
+  /** `host:port` as the client asked for it. */
+  target: string;
+  username: string | undefined;
+  password: string | undefined;
+  /** For SOCKS5: 'domain', 'ipv4' or 'ipv6' (how the target was sent). */
+  addressType?: string;
+}
+
+export interface TestProxy {
+  port: number;
+  url: string;
+  requests: Recorded[];
+  close(): Promise<void>;
+}
+
+function tracked(server: net.Server): () => Promise<void> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+  });
+  return () =>
+    new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+}
+
+/**
+ * An HTTP proxy that demands Basic credentials and records every CONNECT. Being offline, it
+ * answers an authenticated CONNECT with 502 (the target is out of reach), a bad one with 407.
+ */
+export async function httpProxy(user: string, pass: string): Promise<TestProxy> {
+  const requests: Recorded[] = [];
+  const server = http.createServer((_req, res) => {
+    res.writeHead(405).end();
+  });
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
+    const header = req.headers['proxy-authorization'] ?? '';
+    const decoded = header.startsWith('Basic ') ? Buffer.from(header.slice(6), 'base64').toString('utf8') : '';
+    const colon = decoded.indexOf(':');
+    const username = colon >= 0 ? decoded.slice(0, colon) : undefined;
+    const password = colon >= 0 ? decoded.slice(colon + 1) : undefined;
+    requests.push({ target: req.url ?? '', username, password });
+    socket.on('error', () => undefined);
+    if (username !== user || password !== pass) {
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n');
+    } else {
+      socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
+    }
+  });
+  const close = tracked(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return { port, url: `http://127.0.0.1:${String(port)}`, requests, close };
+}
+
+/**
+ * A SOCKS5 proxy (RFC 1928) with username/password authentication (RFC 1929) that records what it
+ * is asked and, offline, answers every CONNECT with "host unreachable".
+ */
+export async function socks5Proxy(user: string, pass: string): Promise<TestProxy> {
+  const requests: Recorded[] = [];
+  const server = net.createServer((socket) => {
+    let buffer = Buffer.alloc(0);
+    let stage: 'greeting' | 'auth' | 'request' | 'done' = 'greeting';
+    let username: string | undefined;
+    let password: string | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        if (stage === 'greeting') {
+          if (buffer.length < 2 || buffer.length < 2 + (buffer[1] ?? 0)) return;
+          const methods = [...buffer.subarray(2, 2 + (buffer[1] ?? 0))];
+          buffer = buffer.subarray(2 + (buffer[1] ?? 0));
+          if (!methods.includes(0x02)) {
+            socket.end(Buffer.from([0x05, 0xff]));
+            stage = 'done';
+            return;
+          }
+          socket.write(Buffer.from([0x05, 0x02]));
+          stage = 'auth';
+        } else if (stage === 'auth') {
+          const ulen = buffer[1];
+          if (ulen === undefined || buffer.length < 3 + ulen) return;
+          const plen = buffer[2 + ulen];
+          if (plen === undefined || buffer.length < 3 + ulen + plen) return;
+          username = buffer.subarray(2, 2 + ulen).toString('utf8');
+          password = buffer.subarray(3 + ulen, 3 + ulen + plen).toString('utf8');
+          buffer = buffer.subarray(3 + ulen + plen);
+          if (username !== user || password !== pass) {
+            requests.push({ target: '', username, password });
+            socket.end(Buffer.from([0x01, 0x01]));
+            stage = 'done';
+            return;
+          }
+          socket.write(Buffer.from([0x01, 0x00]));
+          stage = 'request';
+        } else if (stage === 'request') {
+          if (buffer.length < 5) return;
+          const atyp = buffer[3];
+          let host: string;
+          let end: number;
+          if (atyp === 0x01) {
+            end = 4 + 4;
+            if (buffer.length < end + 2) return;
+            host = [...buffer.subarray(4, 8)].join('.');
+          } else if (atyp === 0x03) {
+            const len = buffer[4] ?? 0;
+            end = 5 + len;
+            if (buffer.length < end + 2) return;
+            host = buffer.subarray(5, end).toString('utf8');
+          } else {
+            end = 4 + 16;
+            if (buffer.length < end + 2) return;
+            host = `[${buffer.subarray(4, 20).toString('hex')}]`;
+          }
+          const port = buffer.readUInt16BE(end);
+          requests.push({ target: `${host}:${String(port)}`, username, password, addressType: atyp === 1 ? 'ipv4' : atyp === 3 ? 'domain' : 'ipv6' });
+          // 0x04: host unreachable.
+          socket.end(Buffer.from([0x05, 0x04, 0x00, 0x01, 0, 0, 0, 0, 0, 0]));
+          stage = 'done';
+          return;
+        } else {
+          return;
+        }
+      }
+    });
+  });
+  const close = tracked(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return { port, url: `socks5://127.0.0.1:${String(port)}`, requests, close };
+}
+
+/** A port on which nothing listens (bound, then closed). */
+export async function deadPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
