@@ -3,7 +3,7 @@ import express, { type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { childLogger, type Logger } from '../log.js';
 import type { SessionManager } from '../sessions/manager.js';
-import { requireApiKey } from './auth.js';
+import { EventTokens, requireApiKey } from './auth.js';
 import { apiNotFound, errorHandler, requireJsonBody } from './errors.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { mount, type RouteDef } from './route.js';
@@ -35,12 +35,13 @@ export interface App {
 /** The whole HTTP surface on one Express app. It never listens: the CLI (or a test) does. */
 export function createApp(deps: AppDeps): App {
   const log = childLogger(deps.logger, 'wa:api');
+  const tokens = new EventTokens();
   const routes: RouteDef[] = [
     ...sessionRoutes(deps.manager),
     ...messageRoutes(deps.manager),
     ...sandboxRoutes(deps.manager),
     ...proxyRoutes(deps.manager),
-    ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000 }),
+    ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000 }, tokens),
     ...systemRoutes(deps.manager, deps.info),
   ];
   const openApiDocument = buildOpenApiDocument(routes, {
@@ -62,7 +63,7 @@ export function createApp(deps: AppDeps): App {
   });
 
   if (deps.apiKey) {
-    const auth = requireApiKey(deps.apiKey);
+    const auth = requireApiKey(deps.apiKey, tokens);
     app.use('/api/v1', auth);
     app.use('/info', auth);
   }

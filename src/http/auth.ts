@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { AppError } from '../errors.js';
 
@@ -24,8 +24,49 @@ export function keyMatches(expected: string, given: string | undefined): boolean
   return timingSafeEqual(digest(expected), digest(given));
 }
 
-export function requireApiKey(apiKey: string): RequestHandler {
+/**
+ * EventSource cannot send headers, so the event streams also take `?token=`: a signed expiry that
+ * the key's holder gets from POST /api/v1/events/token. It works for the event streams only, expires
+ * after a few minutes and dies with the server (the signing secret is made at start-up).
+ */
+export class EventTokens {
+  readonly #secret = randomBytes(32);
+  readonly ttlMs: number;
+
+  constructor(ttlMs = 5 * 60_000) {
+    this.ttlMs = ttlMs;
+  }
+
+  issue(now = Date.now()): { token: string; expiresAt: string } {
+    const expires = String(now + this.ttlMs);
+    const sig = createHmac('sha256', this.#secret).update(expires).digest('base64url');
+    return { token: `${Buffer.from(expires).toString('base64url')}.${sig}`, expiresAt: new Date(now + this.ttlMs).toISOString() };
+  }
+
+  verify(token: string, now = Date.now()): boolean {
+    const [payload, sig] = token.split('.');
+    if (!payload || !sig) return false;
+    const expires = Buffer.from(payload, 'base64url').toString('utf8');
+    if (!/^\d+$/.test(expires) || Number(expires) < now) return false;
+    const expected = createHmac('sha256', this.#secret).update(expires).digest();
+    const given = Buffer.from(sig, 'base64url');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+}
+
+const EVENT_STREAM = /^\/api\/v1\/(?:events|sessions\/[^/]+\/events)\/?$/;
+
+export function requireApiKey(apiKey: string, tokens: EventTokens): RequestHandler {
   return (req, _res, next) => {
+    const token = req.query.token;
+    if (req.method === 'GET' && typeof token === 'string' && EVENT_STREAM.test(req.originalUrl.split('?')[0] ?? '')) {
+      if (tokens.verify(token)) {
+        next();
+        return;
+      }
+      next(new AppError('UNAUTHORIZED', 'the event stream token is invalid or expired: get a new one from POST /api/v1/events/token'));
+      return;
+    }
     const given = presentedKey(req.headers);
     if (!keyMatches(apiKey, given)) {
       next(
