@@ -106,7 +106,8 @@ function cleanup(): Promise<string[]> {
     const forced: string[] = [];
     for (const close of closers.splice(0)) await close().catch(() => undefined);
     await Promise.all([...children].map((c) => stop(c)));
-    await sleep(500);
+    // Browser processes (crash handlers above all) may take a moment to follow their parent.
+    for (let i = 0; i < 30 && anyLeft(); i++) await sleep(100);
     // A pid is never handed out while a process group of that id exists, so a live member of a
     // recorded group is still ours, leader or not.
     const { procs } = await ps().catch(() => ({ procs: [] as Proc[] }));
@@ -130,6 +131,10 @@ function cleanup(): Promise<string[]> {
     return forced;
   })();
   return cleaning;
+}
+
+function anyLeft(): boolean {
+  return [...seen].some(([pid, started]) => stillOurs(pid, started) && !/^Z/.test(procState(pid)));
 }
 
 function procState(pid: number): string {
@@ -241,6 +246,25 @@ function treeMemory(pids: number[]): { rss: number; pss: number; count: number; 
     p += b ?? 0;
   }
   return { rss: r, pss: p, count: pids.length, missing };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's start time (USER_HZ; 100 on Linux). */
+const CLK_TCK = 100;
+/**
+ * Chromium's crash handlers: it double-forks them into sessions of their own (ppid 1, their own
+ * process group) and their command line names no profile, so neither the process group nor the
+ * profile finds them. They are attributed to a browser by start time: within 3 s after its main
+ * process started.
+ */
+function crashpadOf(procs: Proc[], browserPid: number | null): Proc[] {
+  if (browserPid === null) return [];
+  const main = Number(startTime(browserPid));
+  if (!Number.isFinite(main)) return [];
+  return procs.filter((p) => {
+    if (!live(p) || p.ppid !== 1 || !/chrome_crashpad_handler/.test(p.args.split(/\s+/)[0] ?? '')) return false;
+    const t = Number(startTime(p.pid));
+    return Number.isFinite(t) && t >= main && t <= main + 3 * CLK_TCK;
+  });
 }
 
 function descendants(procs: Proc[], root: number): Proc[] {
@@ -470,6 +494,8 @@ async function sessionFootprint(server: Server, run: LaunchRun) {
   const byTree = descendants(procs, workerPid).filter((p) => live(p) && isBrowser(p));
   const union = new Map<number, Proc>();
   for (const p of [...byGroup, ...byBrowserGroup, ...byTree]) union.set(p.pid, p);
+  const crashpad = crashpadOf(procs, run.browserPid).filter((p) => !union.has(p.pid));
+  for (const p of crashpad) union.set(p.pid, p);
   for (const p of union.values()) remember(p.pid);
   const browserProcs = [...union.values()];
   const status = await api(server, 'GET', `/api/v1/sessions/${run.sessionId}/status`).catch(() => null);
@@ -481,25 +507,35 @@ async function sessionFootprint(server: Server, run: LaunchRun) {
     inWorkerGroup: byGroup.length,
     inBrowserGroup: byBrowserGroup.length,
     inWorkerTree: byTree.length,
+    crashpad: crashpad.length,
     browser: treeMemory(browserProcs.map((p) => p.pid)),
     kinds: summariseKinds(browserProcs),
     status: status ? JSON.stringify((status.json as { data?: unknown }).data ?? status.json) : 'n/a',
   };
 }
 
-async function deleteAndWait(server: Server, run: LaunchRun): Promise<number | null> {
+/** DELETE the session; how long until its worker and browser, then its crash handlers, are gone. */
+async function deleteAndWait(server: Server, run: LaunchRun): Promise<{ browser: number | null; crashpad: number | null }> {
   const profile = path.join(server.dir, run.sessionId, 'session-data', `_IGNORE_${run.sessionId}`);
+  const crashpad = new Set(crashpadOf((await ps()).procs, run.browserPid).map((p) => p.pid));
+  for (const pid of crashpad) remember(pid);
   const t0 = performance.now();
   const res = await api(server, 'DELETE', `/api/v1/sessions/${run.sessionId}`);
   if (res.status !== 200 && res.status !== 204) console.log(`  delete ${run.sessionId}: HTTP ${String(res.status)} ${JSON.stringify(res.json)}`);
+  const gone: { browser: number | null; crashpad: number | null } = { browser: null, crashpad: null };
   const end = t0 + GONE_TIMEOUT_MS;
-  while (performance.now() < end) {
+  while (performance.now() < end && (gone.browser === null || gone.crashpad === null)) {
     const { procs } = await ps();
     const left = procs.filter((p) => live(p) && (p.args.includes(profile) || (run.workerPid !== null && (p.pid === run.workerPid || p.pgid === run.workerPid))));
-    if (left.length === 0) return performance.now() - t0;
+    if (gone.browser === null && left.length === 0) gone.browser = performance.now() - t0;
+    if (gone.crashpad === null && !procs.some((p) => live(p) && crashpad.has(p.pid))) gone.crashpad = performance.now() - t0;
     await sleep(PS_INTERVAL_MS);
   }
-  return null;
+  return gone;
+}
+
+function goneText(g: { browser: number | null; crashpad: number | null }): string {
+  return `worker and browser gone ${g.browser === null ? `not within ${String(GONE_TIMEOUT_MS)} ms` : ms(g.browser)}, its crash handlers gone ${g.crashpad === null ? `not within ${String(GONE_TIMEOUT_MS)} ms` : ms(g.crashpad)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,7 +597,9 @@ async function plainChromium() {
   }
   await sleep(Math.max(0, PLAIN_SETTLE_MS - (performance.now() - t0)));
   const { procs } = await ps();
-  const tree = procs.filter((p) => p.pgid === pgid && live(p));
+  const inGroup = procs.filter((p) => p.pgid === pgid && live(p));
+  const crashpad = crashpadOf(procs, pgid).filter((p) => p.pgid !== pgid);
+  const tree = [...inGroup, ...crashpad];
   for (const p of tree) remember(p.pid);
   const mem = treeMemory(tree.map((p) => p.pid));
   const notes = stderr.filter((l) => !l.includes('DevTools listening on'));
@@ -570,7 +608,7 @@ async function plainChromium() {
   const { procs: after } = await ps();
   const leftovers = after.filter((p) => p.pgid === pgid && live(p)).length;
   const zombies = after.filter((p) => p.pgid === pgid && !live(p)).length;
-  return { main, devtools, mem, kinds: summariseKinds(tree), notes, leftovers, zombies, settled: PLAIN_SETTLE_MS };
+  return { main, devtools, mem, kinds: summariseKinds(tree), inGroup: inGroup.length, crashpad: crashpad.length, notes, leftovers, zombies, settled: PLAIN_SETTLE_MS };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,7 +655,7 @@ async function main(): Promise<void> {
     );
     if (i < RUNS) {
       const gone = await deleteAndWait(server, run);
-      console.log(`         DELETE → worker and browser gone: ${ms(gone)}`);
+      console.log(`         DELETE → ${goneText(gone)}`);
     } else {
       last = run;
     }
@@ -642,7 +680,8 @@ async function main(): Promise<void> {
       );
       console.log(
         `  process groups: ${String(f.inWorkerGroup)} browser processes in the worker's group (${String(f.workerPid)}), ` +
-          `${String(f.inBrowserGroup)} in the browser main process's group (${String(f.browserPgid)}), ${String(f.inWorkerTree)} descendants of the worker`,
+          `${String(f.inBrowserGroup)} in the browser main process's group (${String(f.browserPgid)}), ${String(f.inWorkerTree)} descendants of the worker, ` +
+          `${String(f.crashpad)} crash handlers outside both (ppid 1, own session, matched by start time)`,
       );
       console.log(
         `  session total (worker + browser): RSS ${mb((f.workerRss ?? 0) + f.browser.rss)}, PSS ${mb((f.workerPss ?? 0) + f.browser.pss)}`,
@@ -651,7 +690,7 @@ async function main(): Promise<void> {
       console.log('  no worker was found');
     }
     const gone = await deleteAndWait(server, last);
-    console.log(`  DELETE → worker and browser gone: ${ms(gone)}`);
+    console.log(`  DELETE → ${goneText(gone)}`);
     console.log('');
   }
 
@@ -662,7 +701,8 @@ async function main(): Promise<void> {
   const plain = await plainChromium();
   console.log(`  real browser binary in ps ${ms(plain.main)}; "DevTools listening on" ${ms(plain.devtools)}`);
   console.log(
-    `  after ~${String(plain.settled / 1000)} s: ${String(plain.mem.count)} processes (${plain.kinds}), RSS sum ${mb(plain.mem.rss)}, PSS sum ${mb(plain.mem.pss)}`,
+    `  after ~${String(plain.settled / 1000)} s: ${String(plain.mem.count)} processes (${plain.kinds}), RSS sum ${mb(plain.mem.rss)}, PSS sum ${mb(plain.mem.pss)}` +
+      ` (${String(plain.inGroup)} in its group + ${String(plain.crashpad)} crash handlers outside it)`,
   );
   if (plain.notes.length) console.log(`  its stderr (${String(plain.notes.length)} other lines, first 2): ${plain.notes.slice(0, 2).join(' | ')}`);
   console.log(`  left in its group after stopping it: ${String(plain.leftovers)} live, ${String(plain.zombies)} zombies`);

@@ -14,6 +14,12 @@ export interface ServerConfig {
   readonly executablePath: string | undefined;
   readonly logLevel: LogLevel;
   readonly maxBodyBytes: number;
+  /** Requests a minute per client on /api/v1; 0 turns it off. */
+  readonly rateLimit: number;
+  /** Sends a minute per session; 0 turns it off. */
+  readonly sendRateLimit: number;
+  /** Origins allowed to call the API from a browser (CORS); none by default. */
+  readonly corsOrigins: readonly string[];
   /** The base URL handed out in banners, /info and the API document. */
   readonly publicUrl: string;
 }
@@ -72,6 +78,15 @@ export function buildProgram(version: string): Command {
     .addOption(new Option('--executable-path <path>', 'browser to launch (default: found automatically)').env('MULTI_SESSION_EXECUTABLE_PATH'))
     .addOption(new Option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`).default('info').env('MULTI_SESSION_LOG_LEVEL'))
     .addOption(new Option('--max-body <size>', 'largest JSON body accepted').default('64mb').env('MULTI_SESSION_MAX_BODY'))
+    .addOption(new Option('--rate-limit <n>', 'requests a minute per client on /api/v1 (0: off)').default('600').env('MULTI_SESSION_RATE_LIMIT'))
+    .addOption(
+      new Option('--send-rate-limit <n>', 'messages a minute per session on the send endpoints (0: off)').default('60').env('MULTI_SESSION_SEND_RATE_LIMIT'),
+    )
+    .addOption(
+      new Option('--cors-origin <origin>', 'let this browser origin call the API (repeatable; none by default)')
+        .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+        .env('MULTI_SESSION_CORS_ORIGIN'),
+    )
     .showHelpAfterError(false)
     // main.ts prints the one-line reason itself.
     .configureOutput({ writeErr: () => undefined })
@@ -90,6 +105,25 @@ interface RawOptions {
   executablePath?: string;
   logLevel: string;
   maxBody: string;
+  rateLimit: string;
+  sendRateLimit: string;
+  corsOrigin?: string[] | string;
+}
+
+function origins(raw: string[] | string | undefined): string[] {
+  const list = (Array.isArray(raw) ? raw : raw ? [raw] : []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  for (const origin of list) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError(`--cors-origin must be an origin such as https://app.example.com, got "${origin}"`);
+    }
+    if (url.origin !== origin.replace(/\/$/, '') || !/^https?:$/.test(url.protocol)) {
+      throw new ConfigError(`--cors-origin must be an origin such as https://app.example.com (no path), got "${origin}"`);
+    }
+  }
+  return list.map((o) => o.replace(/\/$/, ''));
 }
 
 /** argv → a validated, frozen config. Throws ConfigError, or CommanderError for --help/--version. */
@@ -120,6 +154,9 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
     executablePath: raw.executablePath?.trim() || undefined,
     logLevel: oneOf('--log-level', LOG_LEVELS)(raw.logLevel),
     maxBodyBytes: parseSize(raw.maxBody),
+    rateLimit: integer('--rate-limit', 0, 1_000_000)(raw.rateLimit),
+    sendRateLimit: integer('--send-rate-limit', 0, 1_000_000)(raw.sendRateLimit),
+    corsOrigins: Object.freeze(origins(raw.corsOrigin)),
     publicUrl: publicUrl(webhookHost, port),
   });
 }

@@ -11,6 +11,7 @@ import { SessionStore } from '../sessions/store.js';
 import type { WorkerFactory } from '../sessions/worker-process.js';
 import type { RunnerTiming } from '../sessions/runner.js';
 import type { ServerConfig } from './options.js';
+import { registerSecret } from '../util/redact.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -42,6 +43,7 @@ export interface StartOptions {
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createRootLogger({ level: config.logLevel, debug: process.env.DEBUG });
   const log = childLogger(logger, 'wa:server');
+  registerSecret(config.apiKey);
   const version = packageVersion();
   const store = new SessionStore(config.sessionsDir);
   const manager = new SessionManager({
@@ -69,6 +71,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     logger,
     apiKey: config.apiKey,
     maxBodyBytes: config.maxBodyBytes,
+    rateLimit: config.rateLimit,
+    sendRateLimit: config.sendRateLimit,
+    corsOrigins: config.corsOrigins,
     publicDir: opts.publicDir ?? path.join(root, 'public'),
     heartbeatMs: opts.heartbeatMs,
     info: {
@@ -88,9 +93,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     s.once('listening', () => resolve(s));
     s.once('error', reject);
   });
-  // Sends that carry large media are slow to upload; the defaults would cut them off.
-  server.requestTimeout = 5 * 60_000;
-  server.headersTimeout = 60_000;
+  // A client gets 20 s for its headers and 3 min for a whole request (a 64 MB upload at ~3 Mbit/s).
+  // Handlers take a session's lock only after the body is in, so a slow client never holds one.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 180_000;
   const port = (server.address() as AddressInfo).port;
   const publicUrl = config.port === 0 ? config.publicUrl.replace(/:0$/, `:${String(port)}`) : config.publicUrl;
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { childLogger, type Logger } from '../log.js';
 import type { SessionManager } from '../sessions/manager.js';
@@ -7,12 +7,14 @@ import { EventTokens, requireApiKey } from './auth.js';
 import { apiNotFound, errorHandler, requireJsonBody } from './errors.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { mount, type RouteDef } from './route.js';
+import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { messageRoutes } from './routes/messages.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { sandboxRoutes } from './routes/sandbox.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
+import { clientLimiter, corsFor, docsSecurityHeaders, securityHeaders, sendLimiter } from './security.js';
 
 export interface AppDeps {
   manager: SessionManager;
@@ -23,6 +25,11 @@ export interface AppDeps {
   maxBodyBytes: number;
   /** When set, /api/v1 and /info need it (X-API-Key or Bearer). */
   apiKey?: string | undefined;
+  /** Requests a minute per client on /api/v1 (0: off). */
+  rateLimit?: number;
+  /** Sends a minute per session (0: off). */
+  sendRateLimit?: number;
+  corsOrigins?: readonly string[];
   heartbeatMs?: number;
 }
 
@@ -36,6 +43,8 @@ export interface App {
 export function createApp(deps: AppDeps): App {
   const log = childLogger(deps.logger, 'wa:api');
   const tokens = new EventTokens();
+  const rateLimit = deps.rateLimit ?? 0;
+  const sendRateLimit = deps.sendRateLimit ?? 0;
   const routes: RouteDef[] = [
     ...sessionRoutes(deps.manager),
     ...messageRoutes(deps.manager),
@@ -43,11 +52,15 @@ export function createApp(deps: AppDeps): App {
     ...proxyRoutes(deps.manager),
     ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000 }, tokens),
     ...systemRoutes(deps.manager, deps.info),
+    ...docsRoutes(() => openApiDocument),
   ];
   const openApiDocument = buildOpenApiDocument(routes, {
     title: 'WhatsApp multi-session server',
     version: deps.info.version,
     serverUrl: deps.info.publicUrl,
+    apiKey: Boolean(deps.apiKey),
+    rateLimited: rateLimit > 0,
+    sendRateLimited: sendRateLimit > 0,
   });
 
   const app = express();
@@ -61,22 +74,31 @@ export function createApp(deps: AppDeps): App {
     });
     next();
   });
+  app.use('/api-docs', docsSecurityHeaders);
+  app.use(securityHeaders);
+  const cors = corsFor(deps.corsOrigins ?? []);
+  if (cors) app.use('/api/v1', cors);
 
+  // Rate limiting comes before authentication, so guessing keys is limited too.
+  const perClient = clientLimiter(rateLimit);
+  if (perClient) app.use('/api/v1', perClient);
   if (deps.apiKey) {
     const auth = requireApiKey(deps.apiKey, tokens);
     app.use('/api/v1', auth);
     app.use('/info', auth);
   }
   app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false }));
+
+  const perSession = sendLimiter(sendRateLimit);
   const router = express.Router();
-  for (const def of routes) mount(router, def);
+  for (const def of routes) {
+    const before: RequestHandler[] = def.sends && perSession ? [perSession] : [];
+    mount(router, def, before);
+  }
   app.use(router);
   app.use('/api/v1', apiNotFound);
-
-  app.get('/api-docs.json', (_req, res) => {
-    res.json(openApiDocument);
-  });
-  app.use('/api-docs', swaggerUi.serve, swaggerUi.setup(openApiDocument, { customSiteTitle: 'WhatsApp multi-session API' }));
+  // Swagger UI's scripts and styles; the page itself is the /api-docs route above.
+  app.use('/api-docs', swaggerUi.serveFiles(openApiDocument));
   app.use(express.static(path.resolve(deps.publicDir), { index: 'index.html', maxAge: 0 }));
   app.use(errorHandler(log));
   return { app, routes, openApiDocument };

@@ -1,4 +1,4 @@
-import type { Request, Response, Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.js';
 
@@ -35,6 +35,8 @@ export interface RouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodType =
   body?: B;
   success: { status: number; description: string; schema?: z.ZodType; contentType?: string };
   errors: ErrorCode[];
+  /** Counts against the session's --send-rate-limit. */
+  sends?: boolean;
   handler(input: Input<z.output<P>, z.output<Q>, z.output<B>>): Promise<Ok | undefined> | Ok | undefined;
 }
 
@@ -61,8 +63,8 @@ function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where
   return result.data;
 }
 
-export function mount(router: Router, def: RouteDef): void {
-  router[def.method](def.path, async (req: Request, res: Response) => {
+export function mount(router: Router, def: RouteDef, before: RequestHandler[] = []): void {
+  router[def.method](def.path, ...before, async (req: Request, res: Response) => {
     const params = parse(def.params, req.params, 'params');
     const query = parse(def.query, { ...(req.query as Record<string, unknown>) }, 'query');
     const body = parse(def.body, req.body ?? {}, 'body');

@@ -414,6 +414,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
         };
       },
       restartOnCrash: () => resolveConfig(session.engine, session.config, this.#opts.defaults).restartOnCrash,
+      sessionDataDir: this.#opts.store.dataDir(id),
       onRestartDue: () => {
         entry.runner.lock
           .run(async () => {

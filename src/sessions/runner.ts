@@ -4,6 +4,7 @@ import type { EngineStatus } from '../engines/types.js';
 import type { StartParams, WorkerOp, WorkerOps, EventMessage } from '../worker/protocol.js';
 import type { Session, SessionStatus } from './session.js';
 import type { WorkerFactory, WorkerHandle, WorkerExit } from './worker-process.js';
+import { sweepSessionProcesses } from './sweep.js';
 
 export interface RunnerTiming {
   /** How long a send or another request may take in the worker. */
@@ -33,6 +34,8 @@ export interface RunnerDeps {
   /** Built at each start, so a PATCHed config applies on the next start. */
   startParams(): StartParams;
   restartOnCrash(): boolean;
+  /** sessions/<id>/session-data: any process still naming it after the worker is gone is ended. */
+  sessionDataDir: string;
   /** A backoff delay has passed: the manager restarts the session under its lock. */
   onRestartDue(): void;
   /** The engine stopped the session by itself (logged out from the phone). */
@@ -77,6 +80,8 @@ export class SessionRunner {
     this.cancelRestart();
     if (this.running) return;
     const params = this.#deps.startParams();
+    // A browser left by a worker of an earlier run would hold the profile's lock.
+    await this.#sweep();
     this.session.setStatus('initializing');
     const worker = this.#deps.factory(this.session.id);
     this.#worker = worker;
@@ -127,6 +132,7 @@ export class SessionRunner {
       this.#retired.add(worker);
       await worker.kill(0);
     }
+    await this.#sweep();
   }
 
   async #end(worker: WorkerHandle, graceful: boolean): Promise<void> {
@@ -139,6 +145,12 @@ export class SessionRunner {
       }
     }
     await worker.kill();
+    await this.#sweep();
+  }
+
+  async #sweep(): Promise<void> {
+    const left = await sweepSessionProcesses(this.#deps.sessionDataDir);
+    if (left.length > 0) this.session.log('warn', `ended ${String(left.length)} browser process(es) left running on this session's profile`);
   }
 
   #onEvent(worker: WorkerHandle, message: EventMessage): void {

@@ -113,6 +113,28 @@ describe('wa-automate engine with a real Chromium', () => {
     await srv.api('DELETE', '/api/v1/sessions/crashy');
   });
 
+  it('a worker killed with SIGKILL leaves no browser behind, and its session restarts', async (t) => {
+    if (!requireChromium(t)) return;
+    await srv.api('POST', '/api/v1/sessions', { sessionId: 'orphan', config: { chromiumArgs: [`--proxy-server=${proxy.url}`] } });
+    await waitFor(() => mainBrowserPid(profile('orphan')), 20_000, 'the browser to start');
+    const browsers = browserPids(profile('orphan'));
+    const worker = srv.manager.workerPids().orphan;
+    assert.ok(worker);
+    const failed = srv.manager.waitFor('orphan', (s) => s.status === 'failed', 10_000);
+    process.kill(worker, 'SIGKILL');
+    assert.match((await failed).error ?? '', /killed by SIGKILL/);
+    // Puppeteer starts Chromium in a process group of its own: the sweep by profile path ends it.
+    await waitFor(() => browsers.every((pid) => !browserPids(profile('orphan')).includes(pid)), 10_000, 'the orphaned browser to end');
+    assert.match(
+      srv.manager.get('orphan').logs(100).map((l) => l.message).join('\n'),
+      /ended \d+ browser process\(es\) left running on this session's profile/,
+    );
+    await srv.manager.waitFor('orphan', (s) => s.restarts === 1, 10_000);
+    assert.equal(statusOf('orphan').restarts, 1);
+    await srv.api('DELETE', '/api/v1/sessions/orphan');
+    assert.deepEqual(browserPids(profile('orphan')), []);
+  });
+
   it('with no browser at the configured path the session fails clearly, is not restarted, and the server is unharmed', async () => {
     const res = await srv.api<SessionResource>('POST', '/api/v1/sessions', {
       sessionId: 'nobrowser',

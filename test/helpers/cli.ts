@@ -13,7 +13,7 @@ export interface CliServer {
 
 /** `node bin/multi-session.js` as a user runs it (the compiled build), on a random port. */
 export async function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliServer> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/multi-session.js'), '--host', '127.0.0.1', '--port', '0', ...args], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/multi-session.js'), '--host', '127.0.0.1', '--port', '0', '--rate-limit', '0', '--send-rate-limit', '0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

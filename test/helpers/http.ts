@@ -20,7 +20,9 @@ export interface ApiResponse<T> {
 export async function startTestServer(args: string[] = [], opts: StartOptions & { dir?: string } = {}): Promise<TestServer> {
   const tmp = opts.dir ? { dir: opts.dir, cleanup: () => Promise.resolve() } : await tempDir();
   const capture = captureLogger();
-  const config = parseConfig(['--host', '127.0.0.1', '--port', '0', '--engine', 'sandbox', '--sessions-dir', tmp.dir, ...args], '0.0.0-test');
+  // Limits off unless a test sets them: most tests send faster than a person would.
+  const defaults = ['--host', '127.0.0.1', '--port', '0', '--engine', 'sandbox', '--sessions-dir', tmp.dir, '--rate-limit', '0', '--send-rate-limit', '0'];
+  const config = parseConfig([...defaults, ...args], '0.0.0-test');
   const server = await startServer(config, { logger: capture.logger, ...opts });
   const api = async <T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
     const init: RequestInit = { method, headers: { ...headers } };

@@ -26,6 +26,7 @@ export function messageRoutes(manager: SessionManager): RouteDef[] {
       body: sendTextBody,
       success: { status: 200, description: 'sent', schema: envelope(sentSchema) },
       errors: [...sendErrors],
+      sends: true,
       handler: async ({ params, body }) => ({
         data: await manager.sendText(params.id, { chatId: body.chatId, content: body.content, quotedMessageId: body.quotedMessageId }),
       }),
@@ -39,6 +40,7 @@ export function messageRoutes(manager: SessionManager): RouteDef[] {
       body: sendImageBody,
       success: { status: 200, description: 'sent', schema: envelope(sentSchema) },
       errors: [...sendErrors],
+      sends: true,
       handler: async ({ params, body }) => {
         const decoded = decodeMedia(body.data);
         const mimetype = sniffImage(decoded.buffer);
@@ -66,6 +68,7 @@ export function messageRoutes(manager: SessionManager): RouteDef[] {
       body: sendFileBody,
       success: { status: 200, description: 'sent', schema: envelope(sentSchema) },
       errors: [...sendErrors],
+      sends: true,
       handler: async ({ params, body }) => {
         const decoded = decodeMedia(body.data);
         const mimetype = fileType(decoded, body.filename);

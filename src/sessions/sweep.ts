@@ -1,0 +1,38 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * Ends every process whose command line names this session's data folder: the browser and its
+ * helpers. Puppeteer starts Chromium in a process group of its own, so ending the worker's group
+ * does not reach it when the worker dies without closing it (SIGKILL). Linux only (/proc); a no-op
+ * elsewhere. Returns the pids it signalled.
+ */
+export async function sweepSessionProcesses(dataDir: string): Promise<number[]> {
+  const marker = `--user-data-dir=${path.resolve(dataDir)}${path.sep}`;
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  await Promise.all(
+    entries.map(async (name) => {
+      if (!/^\d+$/.test(name) || Number(name) === process.pid) return;
+      try {
+        const cmdline = await readFile(`/proc/${name}/cmdline`, 'latin1');
+        if (cmdline.split('\0').some((arg) => arg.startsWith(marker))) found.push(Number(name));
+      } catch {
+        // gone already, or not ours to read
+      }
+    }),
+  );
+  for (const pid of found) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  return found;
+}
