@@ -150,7 +150,7 @@ async function spawnServer(extra: string[] = []): Promise<{ server: Server; spaw
   const spawnedAt = performance.now();
   const child = spawn(
     process.execPath,
-    [BIN, '--host', HOST, '--port', String(port), '--engine', 'sandbox', '--sessions-dir', dir, ...extra],
+    [BIN, '--host', HOST, '--port', String(port), '--engine', 'sandbox', '--sessions-dir', dir, '--rate-limit', '0', '--send-rate-limit', '0', ...extra],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.add(child);

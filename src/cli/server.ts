@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../http/app.js';
@@ -66,6 +66,22 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       sandbox: { available: true, browserPath: null, reason: null },
     };
   };
+  // Listen first, so the URLs handed out (banner, /info, the API document) carry the real port.
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // A client gets 20 s for its headers and 3 min for a whole request (a 64 MB upload at ~3 Mbit/s).
+  // Handlers take a session's lock only after the body is in, so a slow client never holds one.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 180_000;
+  const port = (server.address() as AddressInfo).port;
+  const publicUrl = config.port === 0 ? config.publicUrl.replace(/:0$/, `:${String(port)}`) : config.publicUrl;
+
   const { app } = createApp({
     manager,
     logger,
@@ -81,24 +97,13 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       version,
       startedAt: new Date(),
       sessionsDir: store.root,
-      publicUrl: config.publicUrl,
+      publicUrl,
       engines,
       defaultEngine: config.engine,
       isShuttingDown: () => shuttingDown,
     },
   });
-
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host);
-    s.once('listening', () => resolve(s));
-    s.once('error', reject);
-  });
-  // A client gets 20 s for its headers and 3 min for a whole request (a 64 MB upload at ~3 Mbit/s).
-  // Handlers take a session's lock only after the body is in, so a slow client never holds one.
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 180_000;
-  const port = (server.address() as AddressInfo).port;
-  const publicUrl = config.port === 0 ? config.publicUrl.replace(/:0$/, `:${String(port)}`) : config.publicUrl;
+  server.on('request', app);
 
   const browser = engines()['wa-automate'];
   log.info(
