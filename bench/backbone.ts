@@ -6,16 +6,12 @@
 // See bench/README.md for what each figure means.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-
-const ROOT = path.resolve(import.meta.dirname, '..');
-const BIN = path.join(ROOT, 'bin/multi-session.js');
-const HOST = '127.0.0.1';
+import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, pss, rss, sleep, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess } from './lib.js';
 
 const STARTUP_RUNS = 5;
 const SESSIONS = 20;
@@ -26,17 +22,13 @@ const WARMUP_SECONDS = 2;
 /** Hard ceiling on the whole run; cleanup happens either way. */
 const DEADLINE_MS = 4 * 60_000;
 const READY_TIMEOUT_MS = 60_000;
-const HEALTH_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 20_000;
+/** How often start-up polls GET /health (start-up is timed to its first 200). */
+const HEALTH_POLL_MS = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Resources to release, whatever happens.
 
-interface Server {
-  child: ChildProcess;
-  pid: number;
-  url: string;
-  dir: string;
+interface Server extends ServerProcess {
   output: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -47,46 +39,6 @@ const dirs = new Set<string>();
 const seenWorkers = new Map<number, string>();
 /** Server output lines that are warnings or errors, or that no log line explains. */
 const notable: string[] = [];
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function running(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (!running(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** SIGTERM, then SIGKILL if it does not go. Returns how long the clean exit took (ms) or null. */
-async function stop(child: ChildProcess): Promise<number | null> {
-  if (!running(child)) return 0;
-  const t0 = performance.now();
-  child.kill('SIGTERM');
-  if (await waitExit(child, STOP_TIMEOUT_MS)) return performance.now() - t0;
-  child.kill('SIGKILL');
-  await waitExit(child, 5_000);
-  return null;
-}
-
-function startTime(pid: number): string | null {
-  try {
-    // Field 22 of /proc/<pid>/stat, counted after the ")" that ends the command name.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 /** Workers seen during the run that are still alive (same pid and same start time). */
 function leftoverWorkers(): number[] {
@@ -113,108 +65,30 @@ function cleanup(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ms-bench-'));
-  dirs.add(dir);
-  return dir;
-}
-
-function lineSplitter(onLine: (line: string) => void): (chunk: Buffer) => void {
-  let rest = '';
-  return (chunk) => {
-    rest += chunk.toString('utf8');
-    const lines = rest.split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) onLine(l);
-  };
-}
-
 /** Spawns the server exactly as a user does; resolves once the process exists. */
 async function spawnServer(extra: string[] = []): Promise<{ server: Server; spawnedAt: number }> {
   const port = await freePort();
-  const dir = await tempDir();
-  const env = { ...process.env };
-  delete env.DEBUG; // per-request debug lines would change the figures
-  const spawnedAt = performance.now();
-  const child = spawn(
-    process.execPath,
-    [BIN, '--host', HOST, '--port', String(port), '--engine', 'sandbox', '--sessions-dir', dir, '--rate-limit', '0', '--send-rate-limit', '0', ...extra],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(child);
+  const dir = await tempDir('ms-bench-', dirs);
+  const { child, spawnedAt } = spawnCli(['--host', HOST, '--port', String(port), '--engine', 'sandbox', '--sessions-dir', dir, '--rate-limit', '0', '--send-rate-limit', '0', ...extra]);
+  track(children, child);
   const output: string[] = [];
   const keep = (stream: string) =>
     lineSplitter((line) => {
       if (output.length < 10_000) output.push(line);
-      const level = /^\S+\s+(\w+)/.exec(line)?.[1]?.toLowerCase();
-      if (stream === 'stderr' || level === 'warn' || level === 'error') notable.push(`[${stream}] ${line}`);
+      if (isNotable(stream, line)) notable.push(`[${stream}] ${line}`);
     });
   child.stdout?.on('data', keep('stdout'));
   child.stderr?.on('data', keep('stderr'));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
+    child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   if (child.pid === undefined) throw new Error('could not spawn the server');
   return { server: { child, pid: child.pid, url: `http://${HOST}:${String(port)}`, dir, output, exited }, spawnedAt };
 }
 
-/** Polls GET /health every 2 ms until it answers 200; returns the time of that answer. */
-async function waitHealthy(server: Server): Promise<number> {
-  const end = performance.now() + HEALTH_TIMEOUT_MS;
-  while (performance.now() < end) {
-    if (!running(server.child)) throw new Error(`the server exited during start-up:\n${server.output.join('\n')}`);
-    try {
-      const res = await fetch(`${server.url}/health`);
-      await res.arrayBuffer();
-      if (res.status === 200) return performance.now();
-    } catch {
-      // not listening yet
-    }
-    await sleep(2);
-  }
-  throw new Error(`/health did not answer 200 within ${String(HEALTH_TIMEOUT_MS)} ms:\n${server.output.join('\n')}`);
-}
-
-/** VmRSS of a process, in bytes (null if it is gone). */
-function rss(pid: number): number | null {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Proportional set size (shared pages divided among their users), in bytes. */
-function pss(pid: number): number | null {
-  try {
-    const m = /^Pss:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
 /** RSS of an idle `node` that loads nothing: what any Node process costs on this machine. */
 async function bareNodeRss(): Promise<number | null> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  const child = track(children, spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }));
   await sleep(1000);
   const value = child.pid === undefined ? null : rss(child.pid);
   await stop(child);
@@ -262,31 +136,6 @@ function workers(serverPid: number): Map<number, string> {
   return found;
 }
 
-async function api(server: Server, method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${server.url}${url}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // keep the text
-  }
-  return { status: res.status, json };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-const mib = (bytes: number | null): string => (bytes === null ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
-const ms = (x: number): string => `${x.toFixed(1)} ms`;
-
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
@@ -326,17 +175,12 @@ async function load(name: string, url: string, opts: { method?: 'GET' | 'POST'; 
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const watchdog = setTimeout(() => {
-    console.log(`\nthe bench took longer than ${String(DEADLINE_MS / 1000)} s: cleaning up and stopping`);
-    void cleanup().then(() => process.exit(1));
-  }, DEADLINE_MS);
-  watchdog.unref();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      console.log(`\n${sig}: cleaning up`);
-      void cleanup().then(() => process.exit(130));
-    });
-  }
+  const watchdog = guard({
+    deadlineMs: DEADLINE_MS,
+    cleanup,
+    deadlineMessage: `\nthe bench took longer than ${String(DEADLINE_MS / 1000)} s: cleaning up and stopping`,
+    signalMessage: (sig) => `\n${sig}: cleaning up`,
+  });
 
   if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) {
     console.log('dist/ is missing: run "npm run build" first');
@@ -357,7 +201,7 @@ async function main(): Promise<void> {
     const shutdowns: number[] = [];
     for (let i = 0; i < STARTUP_RUNS; i++) {
       const { server, spawnedAt } = await spawnServer();
-      const healthyAt = await waitHealthy(server);
+      const healthyAt = await waitHealthy(server, HEALTH_POLL_MS, server.output);
       startups.push(healthyAt - spawnedAt);
       const took = await stop(server.child);
       if (took !== null) shutdowns.push(took);
@@ -367,7 +211,7 @@ async function main(): Promise<void> {
 
     // 2. Memory: the server idle, then with SESSIONS ready sandbox sessions.
     const { server } = await spawnServer(['--max-sessions', String(MAX_SESSIONS)]);
-    await waitHealthy(server);
+    await waitHealthy(server, HEALTH_POLL_MS, server.output);
     await sleep(1000); // let start-up garbage settle
     const rssIdle = rss(server.pid);
     const heapIdle = await heapUsed(server);
@@ -404,9 +248,7 @@ async function main(): Promise<void> {
     const b1RssBefore = b1Pid === undefined ? null : rss(b1Pid);
 
     // 3. Throughput: a bare Express 5 hello-world first, then the server's routes.
-    const hello = fork(import.meta.filename, ['--hello-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    children.add(hello);
-    hello.once('exit', () => children.delete(hello));
+    const hello = track(children, fork(import.meta.filename, ['--hello-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const helloPort = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the hello-world server did not start')), 15_000);
       hello.once('message', (m: unknown) => {

@@ -8,16 +8,13 @@
 // process (it accepts connections and never answers), so the browser stays alive, still loading
 // https://web.whatsapp.com/, for as long as the measurement needs.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { HOST, api, freePort, guard, isNotable, lineSplitter, median, mib, ms as formatMs, pss, rss, running, sleep, spawnCli, startTime, statField, stop, tempDir, track, waitExit, waitHealthy, type ServerProcess } from './lib.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const BIN = path.join(ROOT, 'bin/multi-session.js');
-const HOST = '127.0.0.1';
 const CHROMIUM = '/usr/bin/chromium';
 
 const RUNS = 3;
@@ -29,8 +26,10 @@ const PLAIN_SETTLE_MS = 5_000;
 const PS_INTERVAL_MS = 20;
 const LAUNCH_TIMEOUT_MS = 30_000;
 const GONE_TIMEOUT_MS = 15_000;
-const HEALTH_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 20_000;
+/** How often start-up polls GET /health. */
+const HEALTH_POLL_MS = 20;
+/** No single API call of this bench may take longer. */
+const API_TIMEOUT_MS = 30_000;
 /** Hard ceiling on the whole run (cleanup included it stays under 3 min). */
 const DEADLINE_MS = 150_000;
 
@@ -44,43 +43,6 @@ const groups = new Set<number>();
 /** Every process seen that belongs to this bench: pid → start time (to tell it from a reused pid). */
 const seen = new Map<number, string | null>();
 const closers: (() => Promise<void>)[] = [];
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function running(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (!running(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (!running(child)) return;
-  child.kill('SIGTERM');
-  if (await waitExit(child, STOP_TIMEOUT_MS)) return;
-  child.kill('SIGKILL');
-  await waitExit(child, 5_000);
-}
-
-function startTime(pid: number): string | null {
-  try {
-    // Field 22 of /proc/<pid>/stat, counted after the ")" that ends the command name.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 function remember(pid: number): void {
   if (!seen.has(pid)) seen.set(pid, startTime(pid));
@@ -138,69 +100,16 @@ function anyLeft(): boolean {
 }
 
 function procState(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '';
-  } catch {
-    return '';
-  }
+  return statField(pid, 0) ?? '';
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ms-bench-wa-'));
-  dirs.add(dir);
-  return dir;
-}
-
-function lineSplitter(onLine: (line: string) => void): (chunk: Buffer) => void {
-  let rest = '';
-  return (chunk) => {
-    rest += chunk.toString('utf8');
-    const lines = rest.split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) onLine(l);
-  };
-}
-
-const KB = 1024;
-function mb(bytes: number | null | undefined): string {
-  return bytes === null || bytes === undefined ? 'n/a' : `${(bytes / KB / KB).toFixed(1)} MB`;
-}
-function ms(value: number | null | undefined): string {
-  return value === null || value === undefined ? 'n/a' : `${value.toFixed(0)} ms`;
-}
-function median(values: (number | null)[]): number | null {
-  const v = values.filter((x): x is number => x !== null).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-}
-
-function kbField(file: string, field: string): number | null {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(file, 'utf8'));
-    return m ? Number(m[1]) * KB : null;
-  } catch {
-    return null;
-  }
-}
-const rss = (pid: number) => kbField(`/proc/${pid}/status`, 'VmRSS');
-const pss = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, 'Pss');
+/** Whole milliseconds, 'n/a' for null. */
+const ms = (value: number | null | undefined): string => formatMs(value, 0);
+/** MiB with one decimal (labelled "MB" in this bench's output), 'n/a' for null. */
+const mb = (bytes: number | null | undefined): string => mib(bytes, 'MB');
 
 interface Proc {
   pid: number;
@@ -332,65 +241,25 @@ async function hangingProxy(): Promise<{ port: number; hits: ProxyHit[]; close()
 // ---------------------------------------------------------------------------------------------
 // The server.
 
-interface Server {
-  child: ChildProcess;
-  pid: number;
-  url: string;
-  dir: string;
+interface Server extends ServerProcess {
   notable: string[];
 }
 
 async function startServer(proxyDir: string): Promise<Server> {
   const port = await freePort();
-  const env = { ...process.env };
-  delete env.DEBUG;
-  const child = spawn(
-    process.execPath,
-    [BIN, '--engine', 'wa-automate', '--sessions-dir', proxyDir, '--host', HOST, '--port', String(port), '--log-level', 'info'],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  const { child } = spawnCli(['--engine', 'wa-automate', '--sessions-dir', proxyDir, '--host', HOST, '--port', String(port), '--log-level', 'info']);
+  track(children, child);
   if (child.pid === undefined) throw new Error('could not spawn the server');
   const notable: string[] = [];
   const keep = (stream: string) =>
     lineSplitter((line) => {
-      const level = /^\S+\s+(\w+)/.exec(line)?.[1]?.toLowerCase();
-      if (stream === 'stderr' || level === 'warn' || level === 'error') if (notable.length < 200) notable.push(`[${stream}] ${line}`);
+      if (isNotable(stream, line) && notable.length < 200) notable.push(`[${stream}] ${line}`);
     });
   child.stdout?.on('data', keep('stdout'));
   child.stderr?.on('data', keep('stderr'));
   const server: Server = { child, pid: child.pid, url: `http://${HOST}:${String(port)}`, dir: proxyDir, notable };
-  const end = performance.now() + HEALTH_TIMEOUT_MS;
-  while (performance.now() < end) {
-    if (!running(child)) throw new Error(`the server exited during start-up:\n${notable.join('\n')}`);
-    try {
-      const res = await fetch(`${server.url}/health`);
-      await res.arrayBuffer();
-      if (res.status === 200) return server;
-    } catch {
-      // not listening yet
-    }
-    await sleep(20);
-  }
-  throw new Error(`/health did not answer 200 within ${String(HEALTH_TIMEOUT_MS)} ms:\n${notable.join('\n')}`);
-}
-
-async function api(server: Server, method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${server.url}${url}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, json };
+  await waitHealthy(server, HEALTH_POLL_MS, notable);
+  return server;
 }
 
 function workerOf(procs: Proc[], serverPid: number, sessionId: string): Proc | undefined {
@@ -434,10 +303,13 @@ async function launchOnce(server: Server, proxy: Awaited<ReturnType<typeof hangi
   };
   const psTimes: number[] = [];
   const t0 = performance.now();
-  const created = api(server, 'POST', '/api/v1/sessions', {
-    sessionId,
-    config: { chromiumArgs: [`--proxy-server=http://${HOST}:${String(proxy.port)}`] },
-  }).then((r) => {
+  const created = api(
+    server,
+    'POST',
+    '/api/v1/sessions',
+    { sessionId, config: { chromiumArgs: [`--proxy-server=http://${HOST}:${String(proxy.port)}`] } },
+    API_TIMEOUT_MS,
+  ).then((r) => {
     run.createAnswered = performance.now() - t0;
     run.createStatus = r.status;
     if (r.status !== 201) console.log(`  create ${sessionId}: HTTP ${String(r.status)} ${JSON.stringify(r.json)}`);
@@ -498,7 +370,7 @@ async function sessionFootprint(server: Server, run: LaunchRun) {
   for (const p of crashpad) union.set(p.pid, p);
   for (const p of union.values()) remember(p.pid);
   const browserProcs = [...union.values()];
-  const status = await api(server, 'GET', `/api/v1/sessions/${run.sessionId}/status`).catch(() => null);
+  const status = await api(server, 'GET', `/api/v1/sessions/${run.sessionId}/status`, undefined, API_TIMEOUT_MS).catch(() => null);
   return {
     workerPid,
     workerRss: rss(workerPid),
@@ -520,7 +392,7 @@ async function deleteAndWait(server: Server, run: LaunchRun): Promise<{ browser:
   const crashpad = new Set(crashpadOf((await ps()).procs, run.browserPid).map((p) => p.pid));
   for (const pid of crashpad) remember(pid);
   const t0 = performance.now();
-  const res = await api(server, 'DELETE', `/api/v1/sessions/${run.sessionId}`);
+  const res = await api(server, 'DELETE', `/api/v1/sessions/${run.sessionId}`, undefined, API_TIMEOUT_MS);
   if (res.status !== 200 && res.status !== 204) console.log(`  delete ${run.sessionId}: HTTP ${String(res.status)} ${JSON.stringify(res.json)}`);
   const gone: { browser: number | null; crashpad: number | null } = { browser: null, crashpad: null };
   const end = t0 + GONE_TIMEOUT_MS;
@@ -542,7 +414,7 @@ function goneText(g: { browser: number | null; crashpad: number | null }): strin
 // Bare Chromium, for comparison.
 
 async function plainChromium() {
-  const dir = await tempDir();
+  const dir = await tempDir('ms-bench-wa-', dirs);
   const t0 = performance.now();
   const child = spawn(
     CHROMIUM,
@@ -559,8 +431,7 @@ async function plainChromium() {
     ],
     { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  track(children, child);
   const pgid = child.pid;
   if (pgid === undefined) throw new Error('could not spawn chromium');
   groups.add(pgid);
@@ -634,7 +505,7 @@ async function main(): Promise<void> {
 
   const proxy = await hangingProxy();
   closers.push(() => proxy.close());
-  const dir = await tempDir();
+  const dir = await tempDir('ms-bench-wa-', dirs);
   const server = await startServer(dir);
   console.log(`server pid ${String(server.pid)} on ${server.url}; hanging proxy on ${HOST}:${String(proxy.port)}`);
   console.log('');
@@ -714,16 +585,7 @@ async function main(): Promise<void> {
   }
 }
 
-const deadline = setTimeout(() => {
-  console.log(`deadline of ${String(DEADLINE_MS / 1000)} s reached: cleaning up`);
-  void cleanup().then(() => process.exit(1));
-}, DEADLINE_MS);
-deadline.unref();
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    void cleanup().then(() => process.exit(130));
-  });
-}
+const deadline = guard({ deadlineMs: DEADLINE_MS, cleanup, deadlineMessage: `deadline of ${String(DEADLINE_MS / 1000)} s reached: cleaning up` });
 
 const started = performance.now();
 let failed = false;

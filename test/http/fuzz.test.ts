@@ -53,7 +53,7 @@ describe('no bad input produces a 500', () => {
         for (const id of ['fz', 'ghost', '..', 'a%2Fb']) {
           const url = p.replace('{id}', id);
           for (const body of BODIES) {
-            const res = await srv.api(method.toUpperCase(), url, JSON.stringify(body));
+            const res: Awaited<ReturnType<TestServer['api']>> = await srv.api(method.toUpperCase(), url, JSON.stringify(body));
             assert.ok(res.status < 500 || (res.status === 502 && res.body.error.code === 'ENGINE_ERROR'), `${method} ${url} ${JSON.stringify(body)} → ${String(res.status)} ${res.text}`);
             assert.equal(typeof res.body.success, 'boolean', `${method} ${url}: an envelope`);
             sent += 1;
