@@ -74,8 +74,9 @@ export function createApp(deps: AppDeps): App {
     });
     next();
   });
-  app.use('/api-docs', docsSecurityHeaders);
   app.use(securityHeaders);
+  // Replaces the policy above for Swagger UI's page only.
+  app.use('/api-docs', docsSecurityHeaders);
   const cors = corsFor(deps.corsOrigins ?? []);
   if (cors) app.use('/api/v1', cors);
 

@@ -82,6 +82,9 @@ export function buildOpenApiDocument(routes: RouteDef[], opts: DocOptions): Retu
         'Run many independent WhatsApp sessions behind one API. Every /api/v1 answer is `{success: true, data}` or `{success: false, error: {code, message, details?}}`.' +
         (opts.apiKey ? ' This server needs its API key: `X-API-Key: <key>` or `Authorization: Bearer <key>` (use "Authorize").' : ''),
     },
-    servers: [{ url: opts.serverUrl }],
+    servers: [
+      { url: opts.serverUrl, description: 'the public URL (--webhook-host and the port)' },
+      { url: '/', description: 'the origin this document was loaded from' },
+    ],
   });
 }

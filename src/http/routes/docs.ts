@@ -25,7 +25,12 @@ export function docsRoutes(document: () => object): RouteDef[] {
       tags: ['Server'],
       success: { status: 200, description: 'an HTML page', contentType: 'text/html' },
       errors: [],
-      handler: ({ res }) => {
+      handler: ({ req, res }) => {
+        // The page loads its scripts relative to itself: they live under /api-docs/.
+        if (!req.originalUrl.split('?')[0]?.endsWith('/')) {
+          res.redirect(301, '/api-docs/');
+          return undefined;
+        }
         html ??= swaggerUi.generateHTML(document(), {
           customSiteTitle: 'WhatsApp multi-session API',
           swaggerOptions: { persistAuthorization: false, displayRequestDuration: true },

@@ -1,0 +1,431 @@
+/**
+ * The web UI of the multi-session server: plain ES modules, no build step, no third-party code.
+ * Server data is only ever rendered as text (see js/dom.js).
+ */
+import { api, ApiError, clearKey, getKey, onUnauthorized } from './js/api.js';
+import { CreateDialog } from './js/create.js';
+import { DetailView } from './js/detail.js';
+import { askForKey, confirmDialog } from './js/dialogs.js';
+import { byId, clear, h } from './js/dom.js';
+import { EventStream } from './js/events.js';
+import { duration, STATUSES, statusLabel } from './js/format.js';
+import { SessionList, setRelTime } from './js/list.js';
+import { announce, toast } from './js/notify.js';
+
+const RUNNING = new Set(['initializing', 'qr_ready', 'authenticated', 'ready', 'disconnected']);
+const MAX_MESSAGES = 200;
+
+const state = {
+  /** @type {any} */ info: null,
+  infoAt: 0,
+  /** @type {Map<string, any>} */ sessions: new Map(),
+  /** @type {Map<string, { dataUrl: string, attempt: number, expiresAt: string }>} */ qr: new Map(),
+  /** @type {Map<string, any[]>} */ messages: new Map(),
+  /** @type {string | null} */ selected: null,
+  loaded: false,
+  /** Counts events, so a list fetched before an event cannot undo it. */
+  seq: 0,
+  /** @type {Map<string, number>} */ touched: new Map(),
+  /** Log events that arrive while a session's log history is being fetched. */
+  /** @type {{ id: string, entries: any[] } | null} */ logBuffer: null,
+  conn: 'connecting',
+};
+
+const enc = encodeURIComponent;
+const sessionPath = (id, rest = '') => `/api/v1/sessions/${enc(id)}${rest}`;
+const messageOf = (err) => (err instanceof Error ? err.message : String(err));
+
+// ---------------------------------------------------------------- views
+
+const list = new SessionList(byId('session-list'), {
+  onSelect: (id, byUser) => {
+    select(id);
+    // On a phone the details are below the list: bring them into view.
+    if (byUser && window.matchMedia('(max-width: 899px)').matches) byId('detail').scrollIntoView({ block: 'start' });
+  },
+  onLogs: (id) => {
+    select(id);
+    detail.focusLogs();
+  },
+});
+
+const detail = new DetailView(byId('detail'), {
+  act,
+  scan: async (id) => {
+    try {
+      upsert(await api('POST', sessionPath(id, '/sandbox/scan')));
+      announce(`${id}: the simulated phone scanned the QR code`);
+    } catch (err) {
+      toast(`Simulate scan on ${id} failed: ${messageOf(err)}`, 'error');
+      throw err;
+    }
+  },
+  sendText: (id, chatId, content) => api('POST', sessionPath(id, '/send-text'), { chatId, content }),
+  incoming: (id, from, content) => api('POST', sessionPath(id, '/sandbox/incoming'), { from, content }),
+  testProxy: (id) => api('POST', sessionPath(id, '/proxy/test'), {}),
+});
+
+const createDialog = new CreateDialog({
+  create: (body) => api('POST', '/api/v1/sessions', body),
+  defaultEngine: () => state.info?.defaultEngine ?? 'wa-automate',
+  onCreated: (session) => {
+    upsert(session);
+    toast(`Session ${session.sessionId} created`, 'ok');
+    select(session.sessionId);
+  },
+});
+
+const stream = new EventStream({
+  onEvent,
+  onState: setConn,
+  onOpen: (first) => {
+    void syncSessions();
+    void refreshInfo();
+    if (!first) {
+      toast('Reconnected to the server', 'ok');
+      announce('Reconnected to the server');
+    }
+  },
+});
+
+// ---------------------------------------------------------------- state changes
+
+function upsert(session) {
+  if (!session || typeof session.sessionId !== 'string') return;
+  const id = session.sessionId;
+  const known = state.sessions.get(id);
+  // An answer that left the server before an event we already applied must not undo it.
+  if (known && Date.parse(session.updatedAt) < Date.parse(known.updatedAt)) return;
+  state.sessions.set(id, session);
+  if (!session.qrAvailable && state.qr.delete(id)) detail.setQr(id, null);
+  list.upsert(session);
+  if (state.selected === id) {
+    detail.update(session);
+    if (session.qrAvailable && !state.qr.has(id)) void fetchQr(id);
+  }
+  renderCounts();
+  if (state.loaded && !state.selected) select(id);
+}
+
+function removeSession(id) {
+  if (!state.sessions.has(id)) return;
+  state.sessions.delete(id);
+  state.qr.delete(id);
+  state.messages.delete(id);
+  list.remove(id);
+  renderCounts();
+  if (state.selected === id) {
+    state.selected = null;
+    const next = list.ids()[0];
+    if (next) select(next);
+    else {
+      detail.showEmpty();
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+  }
+}
+
+async function fetchQr(id) {
+  try {
+    const qr = await api('GET', sessionPath(id, '/qr'));
+    if (!state.sessions.get(id)?.qrAvailable) return;
+    const value = { dataUrl: qr.qrCode, attempt: qr.attempt, expiresAt: qr.expiresAt };
+    const current = state.qr.get(id);
+    if (current && current.attempt > value.attempt) return;
+    state.qr.set(id, value);
+    detail.setQr(id, value);
+  } catch {
+    // 409 QR_NOT_AVAILABLE: it rotated or was scanned meanwhile; the events say what came next
+  }
+}
+
+async function syncSessions() {
+  const since = state.seq;
+  let sessions;
+  try {
+    sessions = await api('GET', '/api/v1/sessions');
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) toast(`Could not list the sessions: ${messageOf(err)}`, 'error');
+    return;
+  }
+  const ids = new Set(sessions.map((s) => s.sessionId));
+  const first = !state.loaded;
+  for (const s of sessions) upsert(s);
+  state.loaded = true;
+  for (const id of [...state.sessions.keys()]) {
+    if (!ids.has(id) && (state.touched.get(id) ?? 0) <= since) removeSession(id);
+  }
+  byId('loading').hidden = true;
+  renderCounts();
+  if (first || !state.selected) {
+    const wanted = decodeURIComponent(location.hash.slice(1));
+    const pick = state.sessions.has(wanted) ? wanted : list.ids()[0];
+    if (pick) select(pick);
+  }
+}
+
+function onEvent(type, data) {
+  state.seq += 1;
+  const id = data?.sessionId ?? data?.session?.sessionId;
+  if (typeof id === 'string') state.touched.set(id, state.seq);
+  switch (type) {
+    case 'created':
+      if (!state.sessions.has(id)) announce(`Session ${id} was created`);
+      upsert(data);
+      break;
+    case 'deleted':
+      if (state.sessions.has(id)) announce(`Session ${id} was deleted`);
+      removeSession(id);
+      break;
+    case 'status': {
+      upsert(data.session);
+      if (data.status !== data.previous) {
+        announce(`${id} is now ${statusLabel(data.status)}${data.error ? `: ${data.error}` : ''}`);
+        if (data.status === 'failed') toast(`${id} failed: ${data.error ?? 'no reason given'}`, 'error');
+      }
+      break;
+    }
+    case 'qr': {
+      const value = { dataUrl: data.dataUrl, attempt: data.attempt, expiresAt: data.expiresAt };
+      state.qr.set(id, value);
+      const s = state.sessions.get(id);
+      if (s && !s.qrAvailable) {
+        state.sessions.set(id, { ...s, qrAvailable: true });
+        list.upsert(state.sessions.get(id));
+      }
+      detail.setQr(id, value);
+      break;
+    }
+    case 'log': {
+      const entry = { timestamp: data.timestamp, level: data.level, message: data.message };
+      if (state.logBuffer && state.logBuffer.id === id) state.logBuffer.entries.push(entry);
+      else detail.appendLog(id, entry);
+      break;
+    }
+    case 'message': {
+      const msgs = state.messages.get(id) ?? [];
+      msgs.push(data.message);
+      if (msgs.length > MAX_MESSAGES) msgs.shift();
+      state.messages.set(id, msgs);
+      detail.addMessage(id, data.message);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- selection
+
+function select(id) {
+  const s = state.sessions.get(id);
+  if (!s) return;
+  list.select(id);
+  if (state.selected === id && detail.id === id) return;
+  state.selected = id;
+  history.replaceState(null, '', `#${enc(id)}`);
+  detail.show(s);
+  detail.setMessages(id, state.messages.get(id) ?? []);
+  const qr = state.qr.get(id);
+  if (qr) detail.setQr(id, qr);
+  else if (s.qrAvailable) void fetchQr(id);
+  void loadLogs(id);
+}
+
+async function loadLogs(id) {
+  state.logBuffer = { id, entries: [] };
+  const buffer = state.logBuffer;
+  try {
+    const entries = await api('GET', sessionPath(id, '/logs?limit=500'));
+    detail.setLogs(id, entries);
+  } catch (err) {
+    detail.setLogs(id, [{ timestamp: new Date().toISOString(), level: 'error', message: `could not load the log: ${messageOf(err)}` }]);
+  } finally {
+    if (state.logBuffer === buffer) state.logBuffer = null;
+    for (const entry of buffer.entries) detail.appendLog(id, entry);
+  }
+}
+
+// ---------------------------------------------------------------- actions
+
+const DONE = { start: 'started', stop: 'stopped', restart: 'restarted', logout: 'logged out' };
+const ACTION_LABEL = { start: 'Start', stop: 'Stop', restart: 'Restart', logout: 'Logout', delete: 'Delete' };
+
+async function act(id, action) {
+  if (action === 'delete') {
+    const ok = await confirmDialog({
+      title: `Delete session ${id}?`,
+      text: 'This stops the session, ends its browser and deletes its folder, login data included. It cannot be undone.',
+      confirm: 'Delete',
+    });
+    if (!ok) return;
+  } else if (action === 'logout') {
+    const ok = await confirmDialog({
+      title: `Log out session ${id}?`,
+      text: 'This unlinks the device from the phone and clears its login data; the session stops. Linking it again needs a new QR scan.',
+      confirm: 'Logout',
+    });
+    if (!ok) return;
+  }
+  try {
+    if (action === 'delete') {
+      await api('DELETE', sessionPath(id));
+      removeSession(id);
+      toast(`Session ${id} deleted`, 'ok');
+      byId('sessions-title').focus();
+    } else {
+      upsert(await api('POST', sessionPath(id, `/${action}`)));
+      toast(`Session ${id} ${DONE[action] ?? action}`, 'ok');
+    }
+  } catch (err) {
+    toast(`${ACTION_LABEL[action] ?? action} ${id} failed: ${messageOf(err)}`, 'error');
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------- server panel
+
+async function refreshInfo() {
+  try {
+    state.info = await api('GET', '/info');
+    state.infoAt = Date.now();
+  } catch {
+    return;
+  }
+  renderInfo();
+}
+
+function renderInfo() {
+  const info = state.info;
+  if (!info) return;
+  byId('srv-version').textContent = String(info.version ?? '–');
+  byId('srv-version').title = `${info.name ?? ''} ${info.version ?? ''} on Node.js ${info.node ?? ''}`.trim();
+  byId('srv-max').textContent = String(info.maxSessions ?? '–');
+  byId('srv-engine').textContent = String(info.defaultEngine ?? '–');
+  const browser = byId('srv-browser');
+  clear(browser);
+  const wa = info.engines?.['wa-automate'];
+  if (wa?.available) {
+    browser.append(h('span', { class: 'ok-mark', 'aria-hidden': 'true', text: '✓' }), ' found ', h('code', { text: wa.browserPath ?? '' }));
+    browser.title = '';
+  } else {
+    browser.append(h('span', { class: 'warn-mark', 'aria-hidden': 'true', text: '!' }), ' none: ', h('span', { text: wa?.reason ?? 'unknown' }));
+  }
+  browser.dataset.ok = String(Boolean(wa?.available));
+  renderUptime();
+}
+
+function renderUptime() {
+  if (!state.info) return;
+  byId('srv-uptime').textContent = duration(state.info.uptime + (Date.now() - state.infoAt) / 1000);
+}
+
+function renderCounts() {
+  const sessions = [...state.sessions.values()];
+  const running = sessions.filter((s) => RUNNING.has(s.status)).length;
+  byId('srv-sessions').textContent = `${sessions.length} (${running} running)`;
+  byId('session-count').textContent = sessions.length ? String(sessions.length) : '';
+  const box = byId('srv-by-status');
+  clear(box);
+  for (const status of STATUSES) {
+    const n = sessions.filter((s) => s.status === status).length;
+    if (!n) continue;
+    box.append(
+      h('li', { class: 'pill pill-count', dataset: { status } }, h('span', { class: 'pill-dot', 'aria-hidden': 'true' }), `${statusLabel(status)} `, h('strong', { text: String(n) })),
+    );
+  }
+  if (!box.childElementCount) box.append(h('li', { class: 'muted small', text: 'no sessions' }));
+  byId('empty').hidden = !state.loaded || sessions.length > 0;
+}
+
+// ---------------------------------------------------------------- connection
+
+const CONN_TEXT = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', unauthorized: 'API key needed' };
+
+function setConn(next) {
+  const prev = state.conn;
+  state.conn = next;
+  const el = byId('conn');
+  el.dataset.state = next;
+  byId('conn-text').textContent = CONN_TEXT[next] ?? next;
+  el.title = next === 'live' ? 'Live: the list updates by itself' : 'The live event stream is not connected';
+  if (prev === 'live' && next === 'reconnecting') announce('Connection to the server lost; reconnecting');
+  if (next === 'reconnecting') showBanner('The connection to the server is lost; reconnecting by itself. What you see may be out of date.');
+  else if (next === 'live') showBanner('');
+  document.body.classList.toggle('stale', next === 'reconnecting');
+  if (next === 'unauthorized') void unauthorized('The server refused the API key this tab had; enter it again.');
+}
+
+let reauthorizing = null;
+function unauthorized(reason) {
+  reauthorizing ??= (async () => {
+    clearKey();
+    stream.stop();
+    await askForKey(reason);
+    byId('forget-key').hidden = !getKey();
+    await refreshInfo();
+    await syncSessions();
+    stream.start();
+    reauthorizing = null;
+  })();
+  return reauthorizing;
+}
+
+// ---------------------------------------------------------------- start-up
+
+function showBanner(text) {
+  const banner = byId('banner');
+  banner.textContent = text;
+  banner.hidden = !text;
+}
+
+async function boot() {
+  byId('new-session').addEventListener('click', () => createDialog.open());
+  byId('filter').addEventListener('input', (e) => list.filter(/** @type {HTMLInputElement} */ (e.target).value));
+  byId('forget-key').addEventListener('click', () => {
+    clearKey();
+    location.reload();
+  });
+  byId('sessions-title').setAttribute('tabindex', '-1');
+  document.addEventListener('keydown', (e) => {
+    // "n" opens the New Session form when focus is not in a field or a dialog.
+    const t = /** @type {HTMLElement} */ (e.target);
+    if (e.key === 'n' && !e.ctrlKey && !e.metaKey && !e.altKey && !t.closest('input, textarea, select, dialog')) {
+      e.preventDefault();
+      createDialog.open();
+    }
+  });
+
+  for (;;) {
+    try {
+      state.info = await api('GET', '/info', undefined, { quiet401: true });
+      state.infoAt = Date.now();
+      break;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        clearKey();
+        await askForKey(err.message);
+        continue;
+      }
+      showBanner(`The server cannot be reached (${messageOf(err)}); retrying…`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+  showBanner('');
+  onUnauthorized((err) => void unauthorized(err.message));
+  byId('forget-key').hidden = !getKey();
+  renderInfo();
+  await syncSessions();
+  stream.start();
+
+  setInterval(() => {
+    renderUptime();
+    detail.tick();
+  }, 1000);
+  setInterval(() => {
+    for (const t of byId('session-list').querySelectorAll('time.rel')) setRelTime(t, t.getAttribute('datetime') ?? '');
+  }, 5000);
+  setInterval(() => void refreshInfo(), 30_000);
+}
+
+void boot();
