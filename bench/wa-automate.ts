@@ -307,7 +307,7 @@ async function launchOnce(server: Server, proxy: Awaited<ReturnType<typeof hangi
     server,
     'POST',
     '/api/v1/sessions',
-    { sessionId, config: { chromiumArgs: [`--proxy-server=http://${HOST}:${String(proxy.port)}`] } },
+    { sessionId, config: { proxyServerCredentials: { address: `http://${HOST}:${String(proxy.port)}` } } },
     API_TIMEOUT_MS,
   ).then((r) => {
     run.createAnswered = performance.now() - t0;

@@ -37,6 +37,8 @@ export interface StartOptions {
   timing?: Partial<RunnerTiming>;
   heartbeatMs?: number;
   publicDir?: string;
+  /** How long sessions get to stop at shutdown before their processes are killed. */
+  shutdownMs?: number;
 }
 
 /** Wires the server by hand, in one place: store, manager, app, port. */
@@ -127,7 +129,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Event streams never end by themselves.
       server.closeAllConnections();
-      await manager.shutdown();
+      await manager.shutdown(opts.shutdownMs);
       await closed;
     })();
     return closing;

@@ -216,8 +216,8 @@ export class SandboxEngine extends Engine {
     return { messageId: entry.messageId, chatId: entry.chatId, timestamp: entry.timestamp };
   }
 
+  /** Unlinks in any state: whatever the session was doing, the saved login is gone after it. */
   async logout(): Promise<void> {
-    this.#requireReady();
     await rm(this.#loginFile, { force: true });
     this.log('info', 'sandbox: logged out, the saved login is removed');
     this.#me = null;

@@ -67,7 +67,8 @@ export function mount(router: Router, def: RouteDef, before: RequestHandler[] = 
   router[def.method](def.path, ...before, async (req: Request, res: Response) => {
     const params = parse(def.params, req.params, 'params');
     const query = parse(def.query, { ...(req.query as Record<string, unknown>) }, 'query');
-    const body = parse(def.body, req.body ?? {}, 'body');
+    // No body at all reads as {}; a JSON null, a number or an array is checked as sent.
+    const body = parse(def.body, req.body === undefined ? {} : req.body, 'body');
     const out = await def.handler({ params, query, body, req, res });
     if (out === undefined) return;
     const payload: Record<string, unknown> = { success: true, data: out.data };

@@ -70,7 +70,8 @@ export const sendImageBody = z
     id: 'SendImageRequest',
     example: {
       chatId: '1234567890@c.us',
-      data: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA...',
+      // A whole 1×1 PNG, so "Try it out" sends a real image (the brief's example is cut short).
+      data: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
       filename: 'image.png',
       caption: 'Sent via multi-session API',
     },

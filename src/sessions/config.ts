@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { normalizeProxy, PROXY_PROTOCOLS } from '../proxy/parse.js';
@@ -39,14 +40,38 @@ export type ProxyCredentials = z.infer<typeof proxyCredentialsSchema>;
 
 const seconds = z.number().int().min(0).max(86_400);
 
+/**
+ * Browser flags a session may not set: they would run programs (…-cmd-prefix, …-launcher), move the
+ * profile or files elsewhere, open a debugging port, load code, or send traffic around the
+ * session's proxy relay. Anyone with the API key may set chromiumArgs; these stay the operator's.
+ */
+const FORBIDDEN_FLAG =
+  /^--(?:[a-z0-9-]*cmd-prefix|[a-z0-9-]*launcher|browser-subprocess-path|user-data-dir|profile-directory|proxy-[a-z-]+|no-proxy-server|host-rules|remote-debugging-[a-z-]+|remote-allow-origins|load-extension|disable-extensions-except|log-file|crash-dumps-dir|disk-cache-dir)(?:=|$)/i;
+
+const chromiumFlag = z
+  .string()
+  .min(1)
+  .refine((flag) => !FORBIDDEN_FLAG.test(flag.trim()), {
+    message: 'this flag is not allowed: it could run programs, move the profile, open a debugging port or bypass the proxy',
+  });
+
 /** Every key a session's config may hold; unknown keys are refused, never dropped. */
 export const sessionConfigShape = {
   engine: z.enum(ENGINES).meta({ description: "defaults to the server's --engine" }),
   multiDevice: z.boolean(),
   headless: z.boolean(),
   useChrome: z.boolean().meta({ description: 'use an installed Google Chrome instead of Chromium' }),
-  executablePath: z.string().min(1).meta({ description: 'browser to launch; found automatically if absent' }),
-  chromiumArgs: z.array(z.string().min(1)).max(100).meta({ description: 'extra browser flags' }),
+  executablePath: z
+    .string()
+    .min(1)
+    .refine((p) => path.isAbsolute(p) && /chrom/i.test(path.basename(p)), {
+      message: 'must be the absolute path of a Chrome or Chromium binary (its name contains "chrom")',
+    })
+    .meta({ description: 'browser to launch; found automatically if absent' }),
+  chromiumArgs: z
+    .array(chromiumFlag)
+    .max(100)
+    .meta({ description: 'extra browser flags (flags that run programs, move the profile, debug or bypass the proxy are refused)' }),
   qrTimeout: seconds.meta({ description: 'seconds to wait for a scan; 0 waits forever' }),
   authTimeout: seconds.meta({ description: 'seconds allowed for loading after the scan' }),
   restartOnCrash: z.boolean(),

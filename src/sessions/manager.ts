@@ -15,6 +15,7 @@ import { Session, SESSION_STATUSES, type LogEntry, type SessionResource, type Se
 import { newRecord, type SessionStore, type StoredSession } from './store.js';
 import { forkWorker, type WorkerFactory } from './worker-process.js';
 import { normalizeProxy } from '../proxy/parse.js';
+import { clearLoginData } from '../engines/index.js';
 import { probeProxy, type ProbeResult } from '../proxy/probe.js';
 import { registerSecret } from '../util/redact.js';
 
@@ -236,7 +237,9 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     const entry = this.#entry(id);
     await entry.runner.lock.run(async () => {
       this.#alive(entry);
-      if (entry.record) await this.#persist(entry, 'stopped');
+      // A folder whose config.json is broken never runs: it stays failed, with its reason.
+      if (!entry.record) return;
+      await this.#persist(entry, 'stopped');
       await entry.runner.stop();
     });
     return entry.session;
@@ -246,21 +249,30 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     this.#refuseWhileShuttingDown();
     const entry = this.#entry(id);
     await entry.runner.lock.run(async () => {
-      this.#alive(entry);
+      this.#usable(entry);
       await entry.runner.stop();
       await this.#startLocked(entry);
     });
     return entry.session;
   }
 
+  /** Unlinks the device and removes its login, whatever the session's state; idempotent. */
   async logout(id: string): Promise<Session> {
     const entry = this.#entry(id);
     await entry.runner.lock.run(async () => {
-      this.#usable(entry);
-      await entry.runner.request('logout', null);
+      const record = this.#usable(entry);
+      if (entry.runner.running) {
+        try {
+          await entry.runner.request('logout', null);
+        } catch (err) {
+          entry.session.log('warn', `the engine could not log out cleanly (${describeError(err)}); removing the login data`);
+        }
+      }
       await this.#persist(entry, 'stopped');
-      // The engine reports `stopped` itself; this makes sure its worker is gone before we answer.
       await entry.runner.stop();
+      // The browser is gone by now, so nothing holds the profile any more.
+      await clearLoginData(record.engine, this.#opts.store.dataDir(id), id);
+      entry.session.log('info', 'logged out: the login data is removed');
     });
     return entry.session;
   }
@@ -349,7 +361,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     const entries = [...this.#entries.values()];
     for (const entry of entries) entry.runner.cancelRestart();
     const graceful = Promise.all(
-      entries.map((entry) => entry.runner.stop().catch((err: unknown) => this.#logger.warn(describeError(err)))),
+      entries.map((entry) => entry.runner.close().catch((err: unknown) => this.#logger.warn(describeError(err)))),
     );
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'late'>((resolve) => {
@@ -426,6 +438,9 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
           .catch((err: unknown) => session.log('error', `restart failed: ${describeError(err)}`));
       },
       onEngineStopped: () => {
+        this.#persist(entry, 'stopped').catch((err: unknown) => session.log('error', describeError(err)));
+      },
+      onGaveUp: () => {
         this.#persist(entry, 'stopped').catch((err: unknown) => session.log('error', describeError(err)));
       },
     });

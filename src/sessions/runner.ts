@@ -40,6 +40,8 @@ export interface RunnerDeps {
   onRestartDue(): void;
   /** The engine stopped the session by itself (logged out from the phone). */
   onEngineStopped(): void;
+  /** The session failed and will not be restarted: it no longer holds a running slot. */
+  onGaveUp(): void;
 }
 
 /**
@@ -57,6 +59,10 @@ export class SessionRunner {
   #restartTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
   #readySince: number | null = null;
+  /** Workers being ended, and the work of ending them; a new start waits for it. */
+  readonly #ending = new Map<WorkerHandle, Promise<void>>();
+  /** Set at server shutdown: nothing starts any more. */
+  #closed = false;
 
   constructor(session: Session, deps: RunnerDeps) {
     this.session = session;
@@ -78,10 +84,13 @@ export class SessionRunner {
   /** Idempotent: a running session is left as it is. Call under the lock. */
   async start(): Promise<void> {
     this.cancelRestart();
-    if (this.running) return;
+    if (this.running || this.#closed) return;
     const params = this.#deps.startParams();
+    // The last worker's browser must be gone (its end sweeps the profile, which would hit ours).
+    await this.#endings();
     // A browser left by a worker of an earlier run would hold the profile's lock.
     await this.#sweep();
+    if (this.#closed) return;
     this.session.setStatus('initializing');
     const worker = this.#deps.factory(this.session.id);
     this.#worker = worker;
@@ -103,10 +112,19 @@ export class SessionRunner {
   async stop(): Promise<void> {
     this.cancelRestart();
     this.#readySince = null;
+    // Stopped by hand: a later crash starts the backoff from the beginning.
+    this.#attempt = 0;
     const worker = this.#worker;
     this.#worker = undefined;
-    if (worker) await this.#end(worker, true);
+    if (worker) void this.#end(worker, true);
+    await this.#endings();
     if (this.session.status !== 'stopped') this.session.setStatus('stopped');
+  }
+
+  /** For the server's shutdown: stop, and never start again. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.stop();
   }
 
   async request<K extends WorkerOp>(op: K, params: WorkerOps[K]['params']): Promise<WorkerOps[K]['result']> {
@@ -124,19 +142,34 @@ export class SessionRunner {
     this.#restartTimer = undefined;
   }
 
-  /** Ends every process at once, for the server's shutdown deadline. */
+  /** Ends every process at once, those being ended gently too: the server's shutdown deadline. */
   async kill(): Promise<void> {
+    this.#closed = true;
     this.cancelRestart();
-    const worker = this.#worker;
-    if (worker) {
-      this.#retired.add(worker);
-      await worker.kill(0);
-    }
+    const workers = [...this.#ending.keys()];
+    if (this.#worker) workers.push(this.#worker);
+    for (const worker of workers) this.#retired.add(worker);
+    await Promise.all(workers.map((worker) => worker.kill(0)));
     await this.#sweep();
   }
 
-  async #end(worker: WorkerHandle, graceful: boolean): Promise<void> {
+  async #endings(): Promise<void> {
+    while (this.#ending.size > 0) await Promise.all(this.#ending.values());
+  }
+
+  /** Ends a worker (at most once) and whatever is left on the session's profile. */
+  #end(worker: WorkerHandle, graceful: boolean): Promise<void> {
+    const pending = this.#ending.get(worker);
+    if (pending) return pending;
     this.#retired.add(worker);
+    const done = this.#endNow(worker, graceful)
+      .catch((err: unknown) => this.session.log('warn', `ending the worker failed: ${describeError(err)}`))
+      .finally(() => this.#ending.delete(worker));
+    this.#ending.set(worker, done);
+    return done;
+  }
+
+  async #endNow(worker: WorkerHandle, graceful: boolean): Promise<void> {
     if (graceful && !worker.exited) {
       try {
         await worker.request('stop', null, this.#deps.timing.stopMs);
@@ -215,6 +248,7 @@ export class SessionRunner {
     void this.#end(worker, false);
     this.#apply('failed', { error });
     if (retryable && this.#deps.restartOnCrash()) this.#scheduleRestart();
+    else this.#deps.onGaveUp();
   }
 
   #scheduleRestart(): void {

@@ -1,5 +1,5 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
-import { MASK, maskSecrets } from '../util/redact.js';
+import { MASK, maskCredentialsInUrl, maskSecrets } from '../util/redact.js';
 import type { Logger, LogLevel } from '../log.js';
 import type { AckEvent, IncomingMessage, Me, QrCode } from '../engines/types.js';
 import type { EngineName, SessionConfig } from './config.js';
@@ -184,9 +184,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#lastActivity = new Date().toISOString();
   }
 
+  /** A new config, announced like a status change (status unchanged) so live views refresh. */
   updateConfig(config: SessionConfig): void {
     this.config = config;
     this.#touch();
+    this.emit('status', { sessionId: this.id, status: this.#status, previous: this.#status, error: this.#error });
   }
 
   log(level: LogLevel, message: string): void {
@@ -234,6 +236,6 @@ export function redactConfig(config: SessionConfig): SessionConfig {
   if (!proxy) return { ...config };
   const redacted = { ...proxy };
   if (redacted.password !== undefined) redacted.password = MASK;
-  redacted.address = redacted.address.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*:)[^@/]*@/i, `$1${MASK}@`);
+  redacted.address = maskCredentialsInUrl(redacted.address);
   return { ...config, proxyServerCredentials: redacted };
 }

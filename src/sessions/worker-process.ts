@@ -44,6 +44,11 @@ interface Pending {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/** The server's environment without its own settings: the API key never reaches a worker. */
+export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('MULTI_SESSION_')));
+}
+
 /** The compiled worker next to this file, or the TypeScript source when running under tsx. */
 export function workerEntry(): { file: string; execArgv: string[] } {
   const js = path.join(here, '../worker/main.js');
@@ -72,7 +77,7 @@ export class ForkedWorker extends TypedEmitter<WorkerHandleEvents> implements Wo
   #nextId = 1;
   #exited = false;
 
-  constructor(sessionId: string, env: NodeJS.ProcessEnv = process.env) {
+  constructor(sessionId: string, env: NodeJS.ProcessEnv = workerEnv()) {
     super();
     const entry = workerEntry();
     this.#child = fork(entry.file, ['--session', sessionId], {

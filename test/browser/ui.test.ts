@@ -28,7 +28,7 @@ import {
 
 const XSS_MESSAGE = '<img src=x onerror="window.__xss=1">';
 const XSS_API_MESSAGE = '<script>window.__xss=3</script><b>bold?</b>';
-const XSS_PATH = '/nonexistent/<img src=x onerror="window.__xss=2">';
+const XSS_PATH = '/nonexistent/<img src=x onerror="window.__xss=2">chromium';
 const OPTS = { timeout: 90_000 };
 
 function noPageErrors(w: WatchedPage | undefined): void {

@@ -51,9 +51,16 @@ describe('wa-automate engine with a real Chromium', () => {
     await waitFor(() => browserPids(profile('offline')).length === 0, 5000, 'the browser to end');
   });
 
+  it('keeps the profile under session-data without multi-device too', async (t) => {
+    if (!requireChromium(t)) return;
+    await srv.api('POST', '/api/v1/sessions', { sessionId: 'legacy', config: { multiDevice: false, restartOnCrash: false, chromiumArgs: [NO_DNS] } });
+    await until('legacy', 'failed');
+    assert.ok(existsSync(profile('legacy')) && readdirSync(profile('legacy')).length > 0);
+  });
+
   it('stop, restart and DELETE during start-up each leave no browser process', async (t) => {
     if (!requireChromium(t)) return;
-    await srv.api('POST', '/api/v1/sessions', { sessionId: 'held', config: { chromiumArgs: [`--proxy-server=${proxy.url}`] } });
+    await srv.api('POST', '/api/v1/sessions', { sessionId: 'held', config: { proxyServerCredentials: { address: proxy.url } } });
     const first = await waitFor(() => mainBrowserPid(profile('held')), 20_000, 'the browser to start');
     await waitFor(() => proxy.requests.some((r) => r.startsWith('CONNECT web.whatsapp.com:443')), 20_000, 'the browser to ask for web.whatsapp.com');
 
@@ -69,7 +76,7 @@ describe('wa-automate engine with a real Chromium', () => {
     assert.deepEqual(before.filter((pid) => browserPids(profile('held')).includes(pid)), [], 'restart ended the old browser');
     await waitFor(() => mainBrowserPid(profile('held')), 20_000, 'the restarted browser');
 
-    await srv.api('POST', '/api/v1/sessions', { sessionId: 'early', config: { chromiumArgs: [`--proxy-server=${proxy.url}`] } });
+    await srv.api('POST', '/api/v1/sessions', { sessionId: 'early', config: { proxyServerCredentials: { address: proxy.url } } });
     await new Promise((r) => setTimeout(r, 300));
     const del = await srv.api('DELETE', '/api/v1/sessions/early');
     assert.equal(del.status, 200);
@@ -84,7 +91,7 @@ describe('wa-automate engine with a real Chromium', () => {
     if (!requireChromium(t)) return;
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'steady', config: { engine: 'sandbox', sandbox: { autoScan: true } } });
     await until('steady', 'ready', 5000);
-    await srv.api('POST', '/api/v1/sessions', { sessionId: 'crashy', config: { chromiumArgs: [`--proxy-server=${proxy.url}`] } });
+    await srv.api('POST', '/api/v1/sessions', { sessionId: 'crashy', config: { proxyServerCredentials: { address: proxy.url } } });
     const pid = await waitFor(() => mainBrowserPid(profile('crashy')), 20_000, 'the browser to start');
     await new Promise((r) => setTimeout(r, 1500));
 
@@ -115,7 +122,7 @@ describe('wa-automate engine with a real Chromium', () => {
 
   it('a worker killed with SIGKILL leaves no browser behind, and its session restarts', async (t) => {
     if (!requireChromium(t)) return;
-    await srv.api('POST', '/api/v1/sessions', { sessionId: 'orphan', config: { chromiumArgs: [`--proxy-server=${proxy.url}`] } });
+    await srv.api('POST', '/api/v1/sessions', { sessionId: 'orphan', config: { proxyServerCredentials: { address: proxy.url } } });
     await waitFor(() => mainBrowserPid(profile('orphan')), 20_000, 'the browser to start');
     const browsers = browserPids(profile('orphan'));
     const worker = srv.manager.workerPids().orphan;
@@ -173,7 +180,7 @@ describe('server shutdown with real browsers', () => {
     const tmp = await tempDir();
     try {
       const server = await spawnCli(['--sessions-dir', tmp.dir]);
-      await post(`${server.url}/api/v1/sessions`, { sessionId: 'term', config: { chromiumArgs: [`--proxy-server=${proxy.url}`] } });
+      await post(`${server.url}/api/v1/sessions`, { sessionId: 'term', config: { proxyServerCredentials: { address: proxy.url } } });
       const fragment = path.join(tmp.dir, 'term', 'session-data');
       await waitFor(() => mainBrowserPid(fragment), 20_000, 'the browser to start');
       server.child.kill('SIGTERM');

@@ -207,6 +207,29 @@ describe('HTTP API (sandbox engine, real listening server)', () => {
     assert.equal(after.status, 'qr_ready', 'logged out: a new QR is needed');
   });
 
+  it('refuses browser flags and paths that would run programs or bypass the proxy', async () => {
+    for (const config of [
+      { chromiumArgs: ['--renderer-cmd-prefix=/tmp/x.sh'] },
+      { chromiumArgs: ['--utility-cmd-prefix=sh'] },
+      { chromiumArgs: ['--gpu-launcher=/bin/sh'] },
+      { chromiumArgs: ['--proxy-server=http://elsewhere:1'] },
+      { chromiumArgs: ['--remote-debugging-port=9222'] },
+      { chromiumArgs: ['--user-data-dir=/tmp/other'] },
+      { chromiumArgs: ['--load-extension=/tmp/ext'] },
+      { executablePath: '/bin/sh' },
+      { executablePath: 'chromium' },
+    ]) {
+      const res = await srv.api('POST', '/api/v1/sessions', { start: false, config });
+      expectError(res, 400, 'VALIDATION_ERROR');
+    }
+    const fine = await srv.api<SessionResource>('POST', '/api/v1/sessions', {
+      start: false,
+      config: { chromiumArgs: ['--lang=en-US', '--disable-dev-shm-usage'], executablePath: '/usr/bin/chromium' },
+    });
+    assert.equal(fine.status, 201);
+    await srv.api('DELETE', `/api/v1/sessions/${fine.body.data.sessionId}`);
+  });
+
   it('an omitted sessionId gets one picked by the server', async () => {
     const res = await srv.api<SessionResource>('POST', '/api/v1/sessions', { start: false });
     assert.equal(res.status, 201);
@@ -247,6 +270,7 @@ describe('HTTP API (sandbox engine, real listening server)', () => {
     expectError(await srv.api('GET', '/api/v1/sessions/ghost'), 404, 'SESSION_NOT_FOUND');
     expectError(await srv.api('POST', '/api/v1/sessions/ghost/start'), 404, 'SESSION_NOT_FOUND');
     expectError(await srv.api('POST', '/api/v1/sessions', [1, 2]), 400, 'VALIDATION_ERROR');
+    expectError(await srv.api('POST', '/api/v1/sessions', 'null'), 400, 'VALIDATION_ERROR');
   });
 
   it('DELETE stops the session, ends its worker and removes its folder', async () => {

@@ -69,6 +69,28 @@ describe('a hung worker cannot block the API', () => {
   });
 });
 
+describe('shutdown with a hung worker', () => {
+  it('kills the worker at the deadline: no worker outlives the server', async () => {
+    const srv = await startTestServer([], { shutdownMs: 1000 });
+    await srv.api('POST', '/api/v1/sessions', { sessionId: 'hung', config: { sandbox: { autoScan: true } } });
+    await srv.manager.waitFor('hung', (s) => s.status === 'ready', 5000);
+    const [pid] = workerPids('hung');
+    assert.ok(pid);
+    process.kill(pid, 'SIGSTOP');
+    await srv.stop();
+    let alive = true;
+    for (let i = 0; i < 40 && alive; i++) {
+      try {
+        process.kill(pid, 0);
+        await new Promise((r) => setTimeout(r, 50));
+      } catch {
+        alive = false;
+      }
+    }
+    assert.equal(alive, false, 'the frozen worker was killed');
+  });
+});
+
 describe('unexpected errors', () => {
   it('become a 500 INTERNAL_ERROR that echoes neither the request, nor a stack, nor a secret', async () => {
     const { logger, output } = captureLogger();

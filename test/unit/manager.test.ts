@@ -182,9 +182,41 @@ describe('SessionManager', () => {
     assert.match(m.get('broken').error ?? '', /config\.json is not valid JSON/);
     assert.match(m.get('empty').error ?? '', /config\.json is missing/);
     await assert.rejects(m.start('broken'), isCode('SESSION_NOT_READY'));
+    await assert.rejects(m.restart('broken'), isCode('SESSION_NOT_READY'));
+    await m.stop('broken');
+    assert.equal(m.get('broken').status, 'failed', 'a stop leaves a broken folder failed, with its reason');
+    assert.match(m.get('broken').error ?? '', /not valid JSON/);
     await m.delete('broken');
     await assert.rejects(stat(path.join(tmp.dir, 'broken')));
     assert.deepEqual(m.list().map((s) => s.id), ['empty']);
+  });
+
+  it('logs out in any state, idempotently, removing the login even when the session is not running', async () => {
+    const m = await manager();
+    await m.create({ sessionId: 'lo', config: { sandbox: { autoScan: true } } });
+    await until(m, 'lo', 'ready');
+    const login = path.join(tmp.dir, 'lo', 'session-data', 'sandbox-login.json');
+    await m.stop('lo');
+    await stat(login);
+    await m.logout('lo');
+    await assert.rejects(stat(login), 'a stopped session is logged out too');
+    assert.equal(m.get('lo').status, 'stopped');
+    await m.logout('lo');
+    await m.start('lo');
+    await until(m, 'lo', 'qr_ready');
+    await m.logout('lo');
+    assert.equal(m.get('lo').status, 'stopped', 'a session waiting for its QR can be logged out');
+    await m.start('lo');
+    await until(m, 'lo', 'qr_ready');
+  });
+
+  it('a session that failed for good gives up its slot and is not restored', async () => {
+    const m = await manager({ maxSessions: 1 });
+    await m.create({ sessionId: 'gone', config: { qrTimeout: 1 } });
+    await until(m, 'gone', 'failed', 3000);
+    await m.create({ sessionId: 'next' });
+    const saved = JSON.parse(await readFile(path.join(tmp.dir, 'gone', 'config.json'), 'utf8')) as { desiredState: string };
+    assert.equal(saved.desiredState, 'stopped');
   });
 
   it('refuses to change the engine of a session and applies other config on the next start', async () => {

@@ -222,9 +222,13 @@ export class WaAutomateEngine extends Engine {
     return this.#sent(msg.chatId, await client.sendFile(msg.chatId, msg.dataUrl, msg.filename, msg.caption ?? '', msg.quotedMessageId, true));
   }
 
+  /** Unlinks the device if WhatsApp is loaded; in any state the login data goes. */
   async logout(): Promise<void> {
-    const client = this.#ready();
-    await client.logout();
+    if (this.#client) {
+      await this.#client.logout().catch((err: unknown) => {
+        this.log('warn', `WhatsApp did not confirm the logout (${describeError(err)}); the login data is removed anyway`);
+      });
+    }
     await this.#onLoggedOut('logged out on request');
   }
 

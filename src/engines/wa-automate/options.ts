@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { EngineContext } from '../types.js';
 
 /**
@@ -22,8 +23,10 @@ export function createConfig(ctx: EngineContext, executablePath: string, extraFl
   const { config } = ctx;
   return {
     sessionId: ctx.sessionId,
-    // Absolute: open-wa concatenates it into `${sessionDataPath}/_IGNORE_${sessionId}`.
     sessionDataPath: ctx.sessionDataDir,
+    // open-wa picks this profile itself only with multiDevice; given always, the login stays in the
+    // session's folder (and the sweep finds its browser) either way.
+    userDataDir: path.join(ctx.sessionDataDir, `_IGNORE_${ctx.sessionId}`),
     multiDevice: config.multiDevice,
     headless: config.headless,
     executablePath,
