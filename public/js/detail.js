@@ -10,7 +10,8 @@ const ACTIONS = [
   { action: 'start', label: 'Start', enabled: (s) => ['stopped', 'failed', 'disconnected'].includes(s.status) },
   { action: 'stop', label: 'Stop', enabled: (s) => s.status !== 'stopped' },
   { action: 'restart', label: 'Restart', enabled: () => true },
-  { action: 'logout', label: 'Logout', enabled: (s) => ['ready', 'authenticated', 'disconnected'].includes(s.status) },
+  // Logout works in any state; offered wherever there may be a login to remove.
+  { action: 'logout', label: 'Logout', enabled: (s) => s.me !== null || ['ready', 'authenticated', 'disconnected'].includes(s.status) },
   { action: 'delete', label: 'Delete', enabled: () => true, danger: true },
 ];
 

@@ -272,6 +272,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
       await entry.runner.stop();
       // The browser is gone by now, so nothing holds the profile any more.
       await clearLoginData(record.engine, this.#opts.store.dataDir(id), id);
+      entry.session.forgetIdentity();
       entry.session.log('info', 'logged out: the login data is removed');
     });
     return entry.session;

@@ -184,6 +184,14 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#lastActivity = new Date().toISOString();
   }
 
+  /** Logged out: no account is linked any more. */
+  forgetIdentity(): void {
+    if (this.#me === null) return;
+    this.#me = null;
+    this.#touch();
+    this.emit('status', { sessionId: this.id, status: this.#status, previous: this.#status, error: this.#error });
+  }
+
   /** A new config, announced like a status change (status unchanged) so live views refresh. */
   updateConfig(config: SessionConfig): void {
     this.config = config;

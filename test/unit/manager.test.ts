@@ -198,8 +198,10 @@ describe('SessionManager', () => {
     const login = path.join(tmp.dir, 'lo', 'session-data', 'sandbox-login.json');
     await m.stop('lo');
     await stat(login);
+    assert.ok(m.get('lo').me, 'still linked while stopped');
     await m.logout('lo');
     await assert.rejects(stat(login), 'a stopped session is logged out too');
+    assert.equal(m.get('lo').me, null);
     assert.equal(m.get('lo').status, 'stopped');
     await m.logout('lo');
     await m.start('lo');
