@@ -45,6 +45,19 @@ describe('sandbox engine', () => {
     return e;
   }
 
+  /** An autoScan engine walked to ready on the fake clock: scan after 50 ms, loaded 400 ms later. */
+  async function readyEngine(): Promise<SandboxEngine> {
+    const e = engine({ sandbox: { autoScan: true } });
+    const ready = next(e, 'status', (s) => s.status === 'ready');
+    await e.start();
+    await settle();
+    mock.timers.tick(50);
+    await settle();
+    mock.timers.tick(400);
+    await ready;
+    return e;
+  }
+
   beforeEach(async () => {
     tmp = await tempDir();
     mock.timers.enable({ apis: ['setTimeout'] });
@@ -121,14 +134,7 @@ describe('sandbox engine', () => {
   });
 
   it('sends with WhatsApp-like ids, records the outbox, and acks sent → delivered → read', async () => {
-    const e = engine({ sandbox: { autoScan: true } });
-    const ready = next(e, 'status', (s) => s.status === 'ready');
-    await e.start();
-    await settle();
-    mock.timers.tick(50);
-    await settle();
-    mock.timers.tick(400);
-    await ready;
+    const e = await readyEngine();
     const acks: AckEvent[] = [];
     e.on('ack', (a) => acks.push(a));
     const sent = await e.sendText({ chatId: '1234567890@c.us', content: 'hi' });
@@ -152,14 +158,7 @@ describe('sandbox engine', () => {
   });
 
   it('logout removes the saved login and reports stopped', async () => {
-    const e = engine({ sandbox: { autoScan: true } });
-    const ready = next(e, 'status', (s) => s.status === 'ready');
-    await e.start();
-    await settle();
-    mock.timers.tick(50);
-    await settle();
-    mock.timers.tick(400);
-    await ready;
+    const e = await readyEngine();
     const login = path.join(tmp.dir, 'session-data', 'sandbox-login.json');
     assert.equal(existsSync(login), true);
     const stopped = next(e, 'status', (s) => s.status === 'stopped');
