@@ -21,7 +21,6 @@ export interface LoggerOptions {
   debug?: string | undefined;
   /** Tests pass a stream to capture output; the server writes to stdout. */
   stream?: NodeJS.WritableStream;
-  json?: boolean;
 }
 
 export type Logger = winston.Logger;
@@ -58,7 +57,7 @@ export function createRootLogger(opts: LoggerOptions): Logger {
       namespaceFilter(),
       mask(),
       winston.format.timestamp(),
-      opts.json ? winston.format.json() : line,
+      line,
     ),
     transports: [transport],
   });

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
-import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.js';
+import { AppError, type ErrorCode } from '../errors.js';
 
 export type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -75,8 +75,4 @@ export function mount(router: Router, def: RouteDef, before: RequestHandler[] = 
     if (out.message) payload.message = out.message;
     res.status(out.status ?? def.success.status).json(payload);
   });
-}
-
-export function errorStatus(code: ErrorCode): number {
-  return ERROR_STATUS[code];
 }

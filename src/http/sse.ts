@@ -5,13 +5,7 @@ export interface SseOptions {
   heartbeatMs: number;
 }
 
-type Forwarded = 'created' | 'deleted' | 'status' | 'qr' | 'log' | 'message' | 'ack';
-const FORWARDED: Forwarded[] = ['created', 'deleted', 'status', 'qr', 'log', 'message', 'ack'];
-
-function sessionIdOf(payload: ManagerEvents[Forwarded][0]): string {
-  if ('sessionId' in payload) return payload.sessionId;
-  return (payload as { sessionId: string }).sessionId;
-}
+const FORWARDED = ['created', 'deleted', 'status', 'qr', 'log', 'message', 'ack'] as const satisfies (keyof ManagerEvents)[];
 
 /**
  * A Server-Sent Events stream of the manager's events, for all sessions or one. It opens with a
@@ -39,7 +33,7 @@ export function openEventStream(req: Request, res: Response, manager: SessionMan
   }
   const offs = FORWARDED.map((event) =>
     manager.on(event, (payload: ManagerEvents[typeof event][0]) => {
-      if (only !== undefined && sessionIdOf(payload) !== only) return;
+      if (only !== undefined && payload.sessionId !== only) return;
       write(event, payload);
     }),
   );

@@ -413,8 +413,8 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
       error: broken ?? null,
       logger: childLogger(this.#opts.logger, 'wa:session', { session: id }),
     });
-    const entry: Entry = { session, record, broken, deleted: false, runner: undefined as unknown as SessionRunner };
-    entry.runner = new SessionRunner(session, {
+    // The runner's callbacks read `entry`; they run only after it is assigned below.
+    const runner = new SessionRunner(session, {
       factory: this.#opts.workerFactory ?? forkWorker,
       timing: this.#timing,
       startParams: () => {
@@ -427,7 +427,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
         };
       },
       restartOnCrash: () => resolveConfig(session.engine, session.config, this.#opts.defaults).restartOnCrash,
-      sessionDataDir: this.#opts.store.dataDir(id),
+      sessionDataDir: session.engine === 'sandbox' ? undefined : this.#opts.store.dataDir(id),
       onRestartDue: () => {
         entry.runner.lock
           .run(async () => {
@@ -438,13 +438,11 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
           })
           .catch((err: unknown) => session.log('error', `restart failed: ${describeError(err)}`));
       },
-      onEngineStopped: () => {
-        this.#persist(entry, 'stopped').catch((err: unknown) => session.log('error', describeError(err)));
-      },
-      onGaveUp: () => {
+      onDoneRunning: () => {
         this.#persist(entry, 'stopped').catch((err: unknown) => session.log('error', describeError(err)));
       },
     });
+    const entry: Entry = { session, record, broken, deleted: false, runner };
     session.on('status', (change) => this.emit('status', { ...change, session: session.toJSON() }));
     session.on('qr', (qr) => this.emit('qr', { sessionId: id, ...qr }));
     session.on('log', (log) => this.emit('log', { sessionId: id, ...log }));

@@ -34,14 +34,18 @@ export interface RunnerDeps {
   /** Built at each start, so a PATCHed config applies on the next start. */
   startParams(): StartParams;
   restartOnCrash(): boolean;
-  /** sessions/<id>/session-data: any process still naming it after the worker is gone is ended. */
-  sessionDataDir: string;
+  /**
+   * sessions/<id>/session-data of an engine with a browser: any process still naming it after the
+   * worker is gone is ended. Undefined for engines without one (nothing to sweep).
+   */
+  sessionDataDir: string | undefined;
   /** A backoff delay has passed: the manager restarts the session under its lock. */
   onRestartDue(): void;
-  /** The engine stopped the session by itself (logged out from the phone). */
-  onEngineStopped(): void;
-  /** The session failed and will not be restarted: it no longer holds a running slot. */
-  onGaveUp(): void;
+  /**
+   * The session will not run again until someone starts it (logged out from the phone, or failed
+   * with no restart coming): it no longer holds a running slot.
+   */
+  onDoneRunning(): void;
 }
 
 /**
@@ -55,7 +59,7 @@ export class SessionRunner {
   #worker: WorkerHandle | undefined;
   /** Workers being ended on purpose: their exit is not a crash. */
   readonly #retired = new WeakSet<WorkerHandle>();
-  #fatalReason = new WeakMap<WorkerHandle, { reason: string; retryable: boolean }>();
+  readonly #fatalReason = new WeakMap<WorkerHandle, { reason: string; retryable: boolean }>();
   #restartTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
   #readySince: number | null = null;
@@ -71,10 +75,6 @@ export class SessionRunner {
 
   get running(): boolean {
     return this.#worker !== undefined && !this.#worker.exited;
-  }
-
-  get restartPending(): boolean {
-    return this.#restartTimer !== undefined;
   }
 
   get pid(): number | undefined {
@@ -182,6 +182,7 @@ export class SessionRunner {
   }
 
   async #sweep(): Promise<void> {
+    if (this.#deps.sessionDataDir === undefined) return;
     const left = await sweepSessionProcesses(this.#deps.sessionDataDir);
     if (left.length > 0) this.session.log('warn', `ended ${String(left.length)} browser process(es) left running on this session's profile`);
   }
@@ -217,7 +218,7 @@ export class SessionRunner {
       this.#worker = undefined;
       void this.#end(worker, true);
       this.#apply('stopped', {});
-      this.#deps.onEngineStopped();
+      this.#deps.onDoneRunning();
       return;
     }
     if (update.status === 'ready') this.#readySince = Date.now();
@@ -248,7 +249,7 @@ export class SessionRunner {
     void this.#end(worker, false);
     this.#apply('failed', { error });
     if (retryable && this.#deps.restartOnCrash()) this.#scheduleRestart();
-    else this.#deps.onGaveUp();
+    else this.#deps.onDoneRunning();
   }
 
   #scheduleRestart(): void {

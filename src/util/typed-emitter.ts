@@ -16,11 +16,6 @@ export class TypedEmitter<E extends EventMap> {
     return () => this.off(event, listener);
   }
 
-  once<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): () => void {
-    this.#emitter.once(event, listener as (...args: unknown[]) => void);
-    return () => this.off(event, listener);
-  }
-
   off<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): void {
     this.#emitter.off(event, listener as (...args: unknown[]) => void);
   }
@@ -29,7 +24,4 @@ export class TypedEmitter<E extends EventMap> {
     this.#emitter.emit(event, ...args);
   }
 
-  listenerCount<K extends keyof E & string>(event: K): number {
-    return this.#emitter.listenerCount(event);
-  }
 }

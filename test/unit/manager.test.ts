@@ -133,6 +133,23 @@ describe('SessionManager', () => {
     assert.match(m.get('a').logs(50).map((l) => l.message).join('\n'), /restarting in 0.04 s/);
   });
 
+  it('starts the backoff over once a session has been ready long enough', async () => {
+    const m = await manager({ timing: { backoffBaseMs: 20, backoffMaxMs: 1000, backoffResetMs: 300, stopMs: 1000 } });
+    await m.create({ sessionId: 'b', config: { sandbox: { autoScan: true } } });
+    await until(m, 'b', 'ready');
+    const delays = (): string[] =>
+      m.get('b').logs(200).map((l) => /restarting in ([\d.]+) s/.exec(l.message)?.[1]).filter((d): d is string => d !== undefined);
+    workers.at(-1)?.crash();
+    await until(m, 'b', 'ready');
+    workers.at(-1)?.crash();
+    await until(m, 'b', 'ready');
+    assert.deepEqual(delays(), ['0.02', '0.04'], 'each quick crash doubles the delay');
+    await new Promise((r) => setTimeout(r, 350));
+    workers.at(-1)?.crash();
+    await until(m, 'b', 'ready');
+    assert.deepEqual(delays(), ['0.02', '0.04', '0.02'], 'ready for backoffResetMs: back to the first delay');
+  });
+
   it('does not restart after a QR timeout, nor when restartOnCrash is false', async () => {
     const m = await manager();
     await m.create({ sessionId: 'q', config: { qrTimeout: 1 } });
