@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError, describeError } from '../errors.js';
 import { childLogger, type Logger } from '../log.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import type { AckEvent, IncomingMessage, MediaMessage, OutboxEntry, QrCode, SentMessage, TextMessage } from '../engines/types.js';
+import type { AckEvent, IncomingMessage, MediaMessage, OutboxEntry, SentMessage, TextMessage } from '../engines/types.js';
 import {
   applyConfigPatch,
   resolveConfig,
@@ -11,7 +11,7 @@ import {
   type SessionConfigPatch,
 } from './config.js';
 import { DEFAULT_TIMING, SessionRunner, type RunnerTiming } from './runner.js';
-import { Session, SESSION_STATUSES, type LogEntry, type SessionResource, type SessionStatus, type StatusChange } from './session.js';
+import { qrResource, Session, SESSION_STATUSES, type QrResource, type LogEntry, type SessionResource, type SessionStatus, type StatusChange } from './session.js';
 import { newRecord, type SessionStore, type StoredSession } from './store.js';
 import { forkWorker, type WorkerFactory } from './worker-process.js';
 import { normalizeProxy } from '../proxy/parse.js';
@@ -35,7 +35,7 @@ export type ManagerEvents = {
   created: [SessionResource];
   deleted: [{ sessionId: string }];
   status: [StatusChange & { session: SessionResource }];
-  qr: [{ sessionId: string } & QrCode];
+  qr: [{ sessionId: string } & QrResource];
   log: [{ sessionId: string } & LogEntry];
   message: [{ sessionId: string; message: IncomingMessage }];
   ack: [{ sessionId: string } & AckEvent];
@@ -444,7 +444,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     });
     const entry: Entry = { session, record, broken, deleted: false, runner };
     session.on('status', (change) => this.emit('status', { ...change, session: session.toJSON() }));
-    session.on('qr', (qr) => this.emit('qr', { sessionId: id, ...qr }));
+    session.on('qr', (qr) => this.emit('qr', { sessionId: id, ...qrResource(qr) }));
     session.on('log', (log) => this.emit('log', { sessionId: id, ...log }));
     session.on('message', (message) => this.emit('message', { sessionId: id, message }));
     session.on('ack', (ack) => this.emit('ack', { sessionId: id, ...ack }));

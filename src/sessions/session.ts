@@ -30,6 +30,18 @@ export function canTransition(from: SessionStatus, to: SessionStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
+/** The QR object every client sees, over REST and on the event stream alike. */
+export interface QrResource {
+  qrCode: string;
+  qrData: string;
+  expiresAt: string;
+  attempt: number;
+}
+
+export function qrResource(qr: QrCode): QrResource {
+  return { qrCode: qr.dataUrl, qrData: qr.data, expiresAt: qr.expiresAt, attempt: qr.attempt };
+}
+
 export interface LogEntry {
   timestamp: string;
   level: LogLevel;

@@ -29,8 +29,8 @@ describe('Server-Sent Events', () => {
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'ev1' });
     const created = await all.next<{ sessionId: string }>('created', (d) => d.sessionId === 'ev1');
     assert.equal(created.sessionId, 'ev1');
-    const qr = await all.next<{ sessionId: string; dataUrl: string; attempt: number }>('qr', (d) => d.sessionId === 'ev1');
-    assert.match(qr.dataUrl, /^data:image\/png;base64,/);
+    const qr = await all.next<{ sessionId: string; qrCode: string; attempt: number }>('qr', (d) => d.sessionId === 'ev1');
+    assert.match(qr.qrCode, /^data:image\/png;base64,/);
     await all.next('status', (d: { sessionId: string; status: string }) => d.sessionId === 'ev1' && d.status === 'qr_ready');
 
     const one = open('/api/v1/sessions/ev1/events');

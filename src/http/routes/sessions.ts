@@ -3,7 +3,7 @@ import QRCode from 'qrcode';
 import { AppError } from '../../errors.js';
 import { resolveConfig } from '../../sessions/config.js';
 import type { SessionManager } from '../../sessions/manager.js';
-import type { Session } from '../../sessions/session.js';
+import { qrResource, type QrResource, type Session } from '../../sessions/session.js';
 import { route, type RouteDef } from '../route.js';
 import {
   createSessionBody,
@@ -23,10 +23,8 @@ const tags = ['Sessions'];
 /** A waitForQR request never hangs longer than this, whatever qrTimeout says. */
 const MAX_WAIT_MS = 180_000;
 
-function qrOf(session: Session) {
-  const qr = session.qr;
-  if (!qr) return null;
-  return { qrCode: qr.dataUrl, qrData: qr.data, expiresAt: qr.expiresAt, attempt: qr.attempt };
+function qrOf(session: Session): QrResource | null {
+  return session.qr ? qrResource(session.qr) : null;
 }
 
 function requireQr(session: Session) {
