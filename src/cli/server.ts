@@ -5,10 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../http/app.js';
 import { childLogger, createRootLogger, type Logger } from '../log.js';
-import { findBrowser } from '../engines/wa-automate/browser.js';
+import { engineAvailability } from '../engines/index.js';
 import { SessionManager } from '../sessions/manager.js';
 import { SessionStore } from '../sessions/store.js';
-import type { WorkerFactory } from '../sessions/worker-process.js';
+import type { WorkerFactory } from '../worker/client.js';
 import type { RunnerTiming } from '../sessions/runner.js';
 import type { ServerConfig } from './options.js';
 import { registerSecret } from '../util/redact.js';
@@ -59,15 +59,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   await manager.load();
 
   let shuttingDown = false;
-  const engines = () => {
-    const browser = findBrowser({ executablePath: config.executablePath, useChrome: config.useChrome });
-    return {
-      'wa-automate': browser.found
-        ? { available: true, browserPath: browser.path, reason: null }
-        : { available: false, browserPath: null, reason: browser.reason },
-      sandbox: { available: true, browserPath: null, reason: null },
-    };
-  };
+  const engines = () => engineAvailability({ executablePath: config.executablePath, useChrome: config.useChrome });
   // Listen first, so the URLs handed out (banner, /info, the API document) carry the real port.
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -98,7 +90,6 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       name: 'wa-multi-session',
       version,
       startedAt: new Date(),
-      sessionsDir: store.root,
       publicUrl,
       engines,
       defaultEngine: config.engine,

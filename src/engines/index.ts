@@ -1,29 +1,67 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { EngineName } from '../sessions/config.js';
-import { SandboxEngine } from './sandbox.js';
-import type { Engine, EngineContext } from './types.js';
+import { SandboxEngine, SANDBOX_LOGIN_FILE } from './sandbox.js';
+import { findBrowser } from './wa-automate/browser.js';
+import { loginPaths } from './wa-automate/login.js';
+import type { Engine, EngineContext, EngineName } from './types.js';
 
-/** Engines are loaded lazily so a sandbox worker never pays for loading open-wa and puppeteer. */
-export async function createEngine(name: EngineName, ctx: EngineContext): Promise<Engine> {
-  switch (name) {
-    case 'sandbox':
-      return new SandboxEngine(ctx);
-    case 'wa-automate': {
+export interface EngineAvailability {
+  available: boolean;
+  browserPath: string | null;
+  reason: string | null;
+}
+
+/** What the server may ask of an engine without running it. */
+export interface EngineModule {
+  /** Whether it runs a browser on a profile under session-data/ (processes to sweep by profile). */
+  usesBrowser: boolean;
+  create(ctx: EngineContext): Promise<Engine>;
+  /** The files of its login inside sessionDataDir: what logout removes. */
+  loginPaths(sessionDataDir: string, sessionId: string): string[];
+  availability(defaults: { executablePath: string | undefined; useChrome: boolean }): EngineAvailability;
+}
+
+export const ENGINE_MODULES: Record<EngineName, EngineModule> = {
+  sandbox: {
+    usesBrowser: false,
+    create: (ctx) => Promise.resolve(new SandboxEngine(ctx)),
+    loginPaths: (dir) => [path.join(dir, SANDBOX_LOGIN_FILE)],
+    availability: () => ({ available: true, browserPath: null, reason: null }),
+  },
+  'wa-automate': {
+    usesBrowser: true,
+    // Loaded lazily so a sandbox worker never pays for loading open-wa and puppeteer.
+    create: async (ctx) => {
       const { WaAutomateEngine } = await import('./wa-automate/engine.js');
       return new WaAutomateEngine(ctx);
-    }
-  }
+    },
+    loginPaths,
+    availability: (defaults) => {
+      const browser = findBrowser(defaults);
+      return browser.found
+        ? { available: true, browserPath: browser.path, reason: null }
+        : { available: false, browserPath: null, reason: browser.reason };
+    },
+  },
+};
+
+export function createEngine(name: EngineName, ctx: EngineContext): Promise<Engine> {
+  return ENGINE_MODULES[name].create(ctx);
+}
+
+/** Every engine's availability on this machine, for /info and the banner. */
+export function engineAvailability(defaults: { executablePath: string | undefined; useChrome: boolean }): Record<EngineName, EngineAvailability> {
+  const out = {} as Record<EngineName, EngineAvailability>;
+  for (const [name, mod] of Object.entries(ENGINE_MODULES) as [EngineName, EngineModule][]) out[name] = mod.availability(defaults);
+  return out;
 }
 
 /**
- * Removes an engine's login (after its browser is gone): what logout leaves behind, and what a
- * logout of a session that is not running removes on its own.
+ * Removes an engine's login (after its browser is gone). The caller has checked that
+ * sessionDataDir is a real folder, not a link; `rm` removes a link it meets, never its target.
  */
 export async function clearLoginData(name: EngineName, sessionDataDir: string, sessionId: string): Promise<void> {
-  const targets =
-    name === 'sandbox'
-      ? [path.join(sessionDataDir, 'sandbox-login.json')]
-      : [path.join(sessionDataDir, `_IGNORE_${sessionId}`), path.join(sessionDataDir, `${sessionId}.data.json`)];
-  for (const target of targets) await rm(target, { recursive: true, force: true, maxRetries: 3 });
+  for (const target of ENGINE_MODULES[name].loginPaths(sessionDataDir, sessionId)) {
+    await rm(target, { recursive: true, force: true, maxRetries: 3 });
+  }
 }

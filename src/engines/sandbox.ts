@@ -8,17 +8,19 @@ import {
   ACK_NAMES,
   Engine,
   type EngineContext,
-  type EngineStatusName,
   type IncomingMessage,
   type MediaMessage,
   type Me,
   type OutboxEntry,
   type SandboxControls,
   type SentMessage,
+  type SessionStatus,
   type TextMessage,
 } from './types.js';
 
-const LOGIN_FILE = 'sandbox-login.json';
+/** The sandbox's login layout: one token file in session-data/. */
+export const SANDBOX_LOGIN_FILE = 'sandbox-login.json';
+const LOGIN_FILE = SANDBOX_LOGIN_FILE;
 const OUTBOX_FILE = 'sandbox-outbox.jsonl';
 const OUTBOX_KEPT = 1000;
 /** How long the simulated phone takes: restoring a login, loading after a scan, each ack step. */
@@ -39,21 +41,15 @@ function hex(bytes: number): string {
  * A simulated phone and WhatsApp: same statuses, QR codes, events and send results as the real
  * engine, so integrations can be built and tested without a number.
  */
-export class SandboxEngine extends Engine {
+export class SandboxEngine extends Engine implements SandboxControls {
   readonly #ctx: EngineContext;
-  #status: EngineStatusName = 'initializing';
+  #status: SessionStatus = 'initializing';
   #me: Me | null = null;
   #qrAttempt = 0;
   #timers = new Set<NodeJS.Timeout>();
   #qrRotation: NodeJS.Timeout | undefined;
   #stopped = false;
   #outbox: OutboxEntry[] = [];
-
-  override readonly sandbox: SandboxControls = {
-    scan: () => this.#scan(),
-    incoming: (from, content) => this.#incoming(from, content),
-    outbox: () => Promise.resolve(this.#outbox.map((entry) => ({ ...entry }))),
-  };
 
   constructor(ctx: EngineContext) {
     super();
@@ -93,7 +89,7 @@ export class SandboxEngine extends Engine {
     }
     if (this.#ctx.config.sandbox.autoScan) {
       this.#later(50, () => {
-        this.#scan().catch((err: unknown) => this.log('warn', `sandbox: auto-scan failed: ${String(err)}`));
+        this.scan().catch((err: unknown) => this.log('warn', `sandbox: auto-scan failed: ${String(err)}`));
       });
     }
   }
@@ -119,7 +115,13 @@ export class SandboxEngine extends Engine {
     }, rotateMs);
   }
 
-  async #scan(): Promise<void> {
+  /** What the session sent, oldest first. */
+  outbox(): Promise<OutboxEntry[]> {
+    return Promise.resolve(this.#outbox.map((entry) => ({ ...entry })));
+  }
+
+  /** The simulated phone scans the QR code. */
+  async scan(): Promise<void> {
     if (this.#status !== 'qr_ready') {
       throw new AppError('QR_NOT_AVAILABLE', `there is no QR code to scan: the session is ${this.#status}`, {
         status: this.#status,
@@ -136,7 +138,8 @@ export class SandboxEngine extends Engine {
     });
   }
 
-  async #incoming(from: string, content: string): Promise<IncomingMessage> {
+  /** A contact writes to the session. */
+  async incoming(from: string, content: string): Promise<IncomingMessage> {
     this.#requireReady();
     const message: IncomingMessage = {
       id: `false_${from}_${hex(16)}`,
@@ -237,7 +240,7 @@ export class SandboxEngine extends Engine {
     }
   }
 
-  #setStatus(status: EngineStatusName, error: string | null = null): void {
+  #setStatus(status: SessionStatus, error: string | null = null): void {
     if (this.#stopped) return;
     this.#status = status;
     this.emit('status', { status, error, me: status === 'ready' ? this.#me : undefined });

@@ -1,6 +1,40 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
-import type { ResolvedSessionConfig } from '../sessions/config.js';
 import type { LogLevel } from '../log.js';
+import type { ProxyCredentials } from '../proxy/parse.js';
+
+/** The engines a session can run; the first floor of the contract everything above builds on. */
+export const ENGINES = ['wa-automate', 'sandbox'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+/** The one list of session statuses: what engines report and what the API shows. */
+export const SESSION_STATUSES = [
+  'stopped',
+  'initializing',
+  'qr_ready',
+  'authenticated',
+  'ready',
+  'disconnected',
+  'failed',
+] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+
+/** The settings an engine runs with: the session's config with the server's defaults filled in. */
+export interface ResolvedSessionConfig {
+  engine: EngineName;
+  multiDevice: boolean;
+  headless: boolean;
+  useChrome: boolean;
+  executablePath: string | undefined;
+  chromiumArgs: string[];
+  qrTimeout: number;
+  authTimeout: number;
+  restartOnCrash: boolean;
+  /** Failures in a row, before a QR or a login was ever reached, after which no restart is tried. */
+  maxRestarts: number;
+  killProcessOnBrowserClose: boolean;
+  proxyServerCredentials: ProxyCredentials | undefined;
+  sandbox: { autoScan: boolean; qrRotateSeconds: number };
+}
 
 /** A QR code waiting to be scanned: what the phone reads (`data`) and its PNG rendering. */
 export interface QrCode {
@@ -15,15 +49,8 @@ export interface Me {
   name: string | null;
 }
 
-/** The statuses an engine reports; `stopped` only after a logout. */
-export type EngineStatusName =
-  | 'initializing'
-  | 'qr_ready'
-  | 'authenticated'
-  | 'ready'
-  | 'disconnected'
-  | 'failed'
-  | 'stopped';
+/** Engines report the session statuses themselves; `stopped` only after a logout. */
+export type EngineStatusName = SessionStatus;
 
 export interface EngineStatus {
   status: EngineStatusName;
@@ -111,11 +138,16 @@ export interface OutboxEntry {
   ack: number;
 }
 
-/** What only the simulated phone can do. */
+/** What only the simulated phone can do (the sandbox engine implements it; no other does). */
 export interface SandboxControls {
   scan(): Promise<void>;
   incoming(from: string, content: string): Promise<IncomingMessage>;
   outbox(): Promise<OutboxEntry[]>;
+}
+
+export function isSandboxControls(engine: Engine): engine is Engine & SandboxControls {
+  const candidate = engine as Partial<SandboxControls>;
+  return typeof candidate.scan === 'function' && typeof candidate.incoming === 'function' && typeof candidate.outbox === 'function';
 }
 
 /**
@@ -131,7 +163,6 @@ export abstract class Engine extends TypedEmitter<EngineEvents> {
   abstract logout(): Promise<void>;
   /** Closes the client and its browser; idempotent. */
   abstract stop(): Promise<void>;
-  readonly sandbox: SandboxControls | undefined = undefined;
 
   protected log(level: EngineLog['level'], message: string): void {
     this.emit('log', { level, message });

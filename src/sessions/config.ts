@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
+import { ENGINES, type EngineName, type ResolvedSessionConfig } from '../engines/types.js';
 import { normalizeProxy, PROXY_PROTOCOLS } from '../proxy/parse.js';
 
-export const ENGINES = ['wa-automate', 'sandbox'] as const;
-export type EngineName = (typeof ENGINES)[number];
+export { ENGINES, type EngineName, type ResolvedSessionConfig };
 
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
@@ -36,7 +36,6 @@ export const proxyCredentialsSchema = z
     id: 'ProxyServerCredentials',
     example: { protocol: 'socks5', address: 'proxy.example.com:1080', username: 'user', password: 'pass' },
   });
-export type ProxyCredentials = z.infer<typeof proxyCredentialsSchema>;
 
 const seconds = z.number().int().min(0).max(86_400);
 
@@ -75,6 +74,12 @@ export const sessionConfigShape = {
   qrTimeout: seconds.meta({ description: 'seconds to wait for a scan; 0 waits forever' }),
   authTimeout: seconds.meta({ description: 'seconds allowed for loading after the scan' }),
   restartOnCrash: z.boolean(),
+  maxRestarts: z
+    .number()
+    .int()
+    .min(0)
+    .max(1000)
+    .meta({ description: 'failures in a row, before any QR or login, after which the session stays failed (default 5; 0: never restart)' }),
   killProcessOnBrowserClose: z.boolean().meta({ description: 'end the session when its browser closes' }),
   proxyServerCredentials: proxyCredentialsSchema,
   sandbox: z
@@ -112,21 +117,7 @@ export function applyConfigPatch(config: SessionConfig, patch: SessionConfigPatc
   return sessionConfigSchema.parse(next);
 }
 
-/** The settings an engine runs with: the session's config with the server's defaults filled in. */
-export interface ResolvedSessionConfig {
-  engine: EngineName;
-  multiDevice: boolean;
-  headless: boolean;
-  useChrome: boolean;
-  executablePath: string | undefined;
-  chromiumArgs: string[];
-  qrTimeout: number;
-  authTimeout: number;
-  restartOnCrash: boolean;
-  killProcessOnBrowserClose: boolean;
-  proxyServerCredentials: ProxyCredentials | undefined;
-  sandbox: { autoScan: boolean; qrRotateSeconds: number };
-}
+export const DEFAULT_MAX_RESTARTS = 5;
 
 export interface ConfigDefaults {
   engine: EngineName;
@@ -145,6 +136,7 @@ export function resolveConfig(engine: EngineName, config: SessionConfig, default
     qrTimeout: config.qrTimeout ?? 120,
     authTimeout: config.authTimeout ?? 60,
     restartOnCrash: config.restartOnCrash ?? true,
+    maxRestarts: config.maxRestarts ?? DEFAULT_MAX_RESTARTS,
     killProcessOnBrowserClose: config.killProcessOnBrowserClose ?? false,
     proxyServerCredentials: config.proxyServerCredentials,
     sandbox: { autoScan: config.sandbox?.autoScan ?? false, qrRotateSeconds: config.sandbox?.qrRotateSeconds ?? 20 },

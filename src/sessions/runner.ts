@@ -1,10 +1,9 @@
 import { AppError, describeError } from '../errors.js';
-import { Mutex } from '../util/lock.js';
-import type { EngineStatus } from '../engines/types.js';
+import type { EngineStatus, SessionStatus } from '../engines/types.js';
 import type { StartParams, WorkerOp, WorkerOps, EventMessage } from '../worker/protocol.js';
-import type { Session, SessionStatus } from './session.js';
-import type { WorkerFactory, WorkerHandle, WorkerExit } from './worker-process.js';
-import { sweepSessionProcesses } from './sweep.js';
+import type { WorkerFactory, WorkerHandle, WorkerExit } from '../worker/client.js';
+import { sweepBrowsers } from '../worker/sweep.js';
+import type { Session } from './session.js';
 
 export interface RunnerTiming {
   /** How long a send or another request may take in the worker. */
@@ -17,6 +16,9 @@ export interface RunnerTiming {
   backoffMaxMs: number;
   /** Ready this long, and the next crash starts the backoff from the beginning again. */
   backoffResetMs: number;
+  /** How often a running worker is asked whether it still answers, and how long it has to. */
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
 }
 
 export const DEFAULT_TIMING: RunnerTiming = {
@@ -26,20 +28,28 @@ export const DEFAULT_TIMING: RunnerTiming = {
   backoffBaseMs: 1000,
   backoffMaxMs: 60_000,
   backoffResetMs: 5 * 60_000,
+  pingIntervalMs: 15_000,
+  pingTimeoutMs: 10_000,
 };
+
+export interface RestartPolicy {
+  restartOnCrash: boolean;
+  /** Failures in a row that never reached a QR or a login, after which the runner gives up. */
+  maxRestarts: number;
+}
 
 export interface RunnerDeps {
   factory: WorkerFactory;
   timing: RunnerTiming;
   /** Built at each start, so a PATCHed config applies on the next start. */
   startParams(): StartParams;
-  restartOnCrash(): boolean;
+  restartPolicy(): RestartPolicy;
   /**
    * sessions/<id>/session-data of an engine with a browser: any process still naming it after the
    * worker is gone is ended. Undefined for engines without one (nothing to sweep).
    */
   sessionDataDir: string | undefined;
-  /** A backoff delay has passed: the manager restarts the session under its lock. */
+  /** A backoff delay has passed: the session's owner restarts it under its lock. */
   onRestartDue(): void;
   /**
    * The session will not run again until someone starts it (logged out from the phone, or failed
@@ -54,7 +64,6 @@ export interface RunnerDeps {
  */
 export class SessionRunner {
   readonly session: Session;
-  readonly lock = new Mutex();
   readonly #deps: RunnerDeps;
   #worker: WorkerHandle | undefined;
   /** Workers being ended on purpose: their exit is not a crash. */
@@ -62,7 +71,10 @@ export class SessionRunner {
   readonly #fatalReason = new WeakMap<WorkerHandle, { reason: string; retryable: boolean }>();
   #restartTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
+  /** Failures since the session last showed a QR or was ready. */
+  #failuresInARow = 0;
   #readySince: number | null = null;
+  #pingTimer: NodeJS.Timeout | undefined;
   /** Workers being ended, and the work of ending them; a new start waits for it. */
   readonly #ending = new Map<WorkerHandle, Promise<void>>();
   /** Set at server shutdown: nothing starts any more. */
@@ -99,6 +111,7 @@ export class SessionRunner {
     worker.on('fatal', (message) => this.#fatalReason.set(worker, message));
     worker.on('output', ({ stream, line }) => this.session.output(stream, line));
     worker.on('exit', (exit) => this.#onExit(worker, exit));
+    this.#watch(worker);
     try {
       await worker.request('start', params, this.#deps.timing.startMs);
     } catch (err) {
@@ -114,6 +127,7 @@ export class SessionRunner {
     this.#readySince = null;
     // Stopped by hand: a later crash starts the backoff from the beginning.
     this.#attempt = 0;
+    this.#failuresInARow = 0;
     const worker = this.#worker;
     this.#worker = undefined;
     if (worker) void this.#end(worker, true);
@@ -134,7 +148,44 @@ export class SessionRunner {
         status: this.session.status,
       });
     }
-    return worker.request(op, params, this.#deps.timing.requestMs);
+    try {
+      return await worker.request(op, params, this.#deps.timing.requestMs);
+    } catch (err) {
+      // Stopped on request while this ran: the session is not running, which is no engine failure.
+      if (this.#retired.has(worker) && this.session.status === 'stopped') {
+        throw new AppError('SESSION_NOT_READY', `session ${this.session.id} was stopped while the request ran`, { status: 'stopped' });
+      }
+      throw err;
+    }
+  }
+
+  /** Asks the worker now and then whether it still answers; one that does not is ended and restarted. */
+  #watch(worker: WorkerHandle): void {
+    clearInterval(this.#pingTimer);
+    const { pingIntervalMs, pingTimeoutMs } = this.#deps.timing;
+    let inFlight = false;
+    this.#pingTimer = setInterval(() => {
+      if (worker !== this.#worker || worker.exited) {
+        clearInterval(this.#pingTimer);
+        return;
+      }
+      if (inFlight) return;
+      inFlight = true;
+      worker
+        .request('ping', null, pingTimeoutMs)
+        .then(
+          () => undefined,
+          () => {
+            if (worker === this.#worker && !worker.exited && !this.#retired.has(worker)) {
+              this.#fail(worker, `the session worker stopped answering (no reply to a liveness check within ${String(pingTimeoutMs / 1000)} s)`, true);
+            }
+          },
+        )
+        .finally(() => {
+          inFlight = false;
+        });
+    }, pingIntervalMs);
+    this.#pingTimer.unref();
   }
 
   cancelRestart(): void {
@@ -159,6 +210,7 @@ export class SessionRunner {
 
   /** Ends a worker (at most once) and whatever is left on the session's profile. */
   #end(worker: WorkerHandle, graceful: boolean): Promise<void> {
+    if (this.#worker === undefined) clearInterval(this.#pingTimer);
     const pending = this.#ending.get(worker);
     if (pending) return pending;
     this.#retired.add(worker);
@@ -183,7 +235,7 @@ export class SessionRunner {
 
   async #sweep(): Promise<void> {
     if (this.#deps.sessionDataDir === undefined) return;
-    const left = await sweepSessionProcesses(this.#deps.sessionDataDir);
+    const left = await sweepBrowsers(this.#deps.sessionDataDir);
     if (left.length > 0) this.session.log('warn', `ended ${String(left.length)} browser process(es) left running on this session's profile`);
   }
 
@@ -223,6 +275,8 @@ export class SessionRunner {
     }
     if (update.status === 'ready') this.#readySince = Date.now();
     else this.#readySince = null;
+    // A QR or a login means the engine works: what fails after that is no start-up loop.
+    if (update.status === 'ready' || update.status === 'qr_ready') this.#failuresInARow = 0;
     this.#apply(update.status, { error: update.error ?? null, me: update.me });
   }
 
@@ -247,8 +301,14 @@ export class SessionRunner {
     if (this.#worker === worker) this.#worker = undefined;
     // Ending the worker also ends its browser; a crashed one leaves nothing behind this way.
     void this.#end(worker, false);
-    this.#apply('failed', { error });
-    if (retryable && this.#deps.restartOnCrash()) this.#scheduleRestart();
+    this.#failuresInARow += 1;
+    const policy = this.#deps.restartPolicy();
+    const givingUp = retryable && policy.restartOnCrash && this.#failuresInARow >= policy.maxRestarts;
+    const reason = givingUp
+      ? `${error} (gave up after ${String(this.#failuresInARow)} failures in a row without a QR code or a login, maxRestarts ${String(policy.maxRestarts)}: fix the cause, then start it again)`
+      : error;
+    this.#apply('failed', { error: reason });
+    if (retryable && policy.restartOnCrash && !givingUp) this.#scheduleRestart();
     else this.#deps.onDoneRunning();
   }
 

@@ -1,19 +1,11 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { MASK, maskCredentialsInUrl, maskSecrets } from '../util/redact.js';
 import type { Logger, LogLevel } from '../log.js';
-import type { AckEvent, IncomingMessage, Me, QrCode } from '../engines/types.js';
-import type { EngineName, SessionConfig } from './config.js';
+import { SESSION_STATUSES, type AckEvent, type EngineName, type IncomingMessage, type Me, type QrCode, type SessionStatus } from '../engines/types.js';
+import type { SessionConfig } from './config.js';
+import type { LogEntry, QrResource, SessionResource } from './resource.js';
 
-export const SESSION_STATUSES = [
-  'stopped',
-  'initializing',
-  'qr_ready',
-  'authenticated',
-  'ready',
-  'disconnected',
-  'failed',
-] as const;
-export type SessionStatus = (typeof SESSION_STATUSES)[number];
+export { SESSION_STATUSES, type SessionStatus, type LogEntry, type QrResource, type SessionResource };
 
 /** The status machine of API.md; anything else is a bug reported loudly, never applied. */
 const TRANSITIONS: Record<SessionStatus, readonly SessionStatus[]> = {
@@ -31,21 +23,8 @@ export function canTransition(from: SessionStatus, to: SessionStatus): boolean {
 }
 
 /** The QR object every client sees, over REST and on the event stream alike. */
-export interface QrResource {
-  qrCode: string;
-  qrData: string;
-  expiresAt: string;
-  attempt: number;
-}
-
-export function qrResource(qr: QrCode): QrResource {
+function qrResource(qr: QrCode): QrResource {
   return { qrCode: qr.dataUrl, qrData: qr.data, expiresAt: qr.expiresAt, attempt: qr.attempt };
-}
-
-export interface LogEntry {
-  timestamp: string;
-  level: LogLevel;
-  message: string;
 }
 
 export interface StatusChange {
@@ -57,25 +36,11 @@ export interface StatusChange {
 
 export type SessionEvents = {
   status: [StatusChange];
-  qr: [QrCode];
+  qr: [QrResource];
   log: [LogEntry];
   message: [IncomingMessage];
   ack: [AckEvent];
 };
-
-export interface SessionResource {
-  sessionId: string;
-  status: SessionStatus;
-  engine: EngineName;
-  createdAt: string;
-  updatedAt: string;
-  lastActivity: string;
-  me: Me | null;
-  error: string | null;
-  restarts: number;
-  qrAvailable: boolean;
-  config: SessionConfig;
-}
 
 export class InvalidTransitionError extends Error {
   constructor(id: string, from: SessionStatus, to: SessionStatus) {
@@ -142,8 +107,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   /** The QR still waiting to be scanned, if any. */
-  get qr(): QrCode | null {
-    return this.#status === 'qr_ready' ? this.#qr : null;
+  get qr(): QrResource | null {
+    return this.#status === 'qr_ready' && this.#qr ? qrResource(this.#qr) : null;
   }
 
   /**
@@ -178,7 +143,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   setQr(qr: QrCode): void {
     this.#qr = qr;
     this.#touch();
-    this.emit('qr', qr);
+    this.emit('qr', qrResource(qr));
   }
 
   recordMessage(message: IncomingMessage): void {
@@ -224,6 +189,25 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#logger.debug(`[worker ${stream}] ${maskSecrets(line)}`);
   }
 
+  /** Resolves with this session once `done` holds for it, or when the time is up. */
+  waitFor(done: (s: Session) => boolean, timeoutMs: number): Promise<Session> {
+    if (done(this)) return Promise.resolve(this);
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        offStatus();
+        offQr();
+        resolve(this);
+      };
+      const check = (): void => {
+        if (done(this)) finish();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      const offStatus = this.on('status', check);
+      const offQr = this.on('qr', check);
+    });
+  }
+
   logs(limit: number): LogEntry[] {
     return this.#logs.slice(-limit);
   }
@@ -239,7 +223,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       me: this.#me,
       error: this.#error,
       restarts: this.restarts,
-      qrAvailable: this.qr !== null,
+      qrAvailable: this.#status === 'qr_ready' && this.#qr !== null,
       config: redactConfig(this.config),
     };
   }

@@ -11,11 +11,37 @@ const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^/\s]*@/gi;
 const MIN_FREE_TEXT_SECRET = 8;
 
 // Secrets registered here are masked in every log line and message, in case one slips into an
-// error from a library (a proxy URL with credentials, say).
-const secrets = new Set<string>();
+// error from a library (a proxy URL with credentials, say). Each belongs to an owner (a session,
+// the server) and goes with it, so every line pays only for the secrets that still exist.
+const byOwner = new Map<string, Set<string>>();
+let secrets: string[] = [];
 
-export function registerSecret(secret: string | undefined): void {
-  if (secret && secret.length >= MIN_FREE_TEXT_SECRET) secrets.add(secret);
+function rebuild(): void {
+  const all = new Set<string>();
+  for (const owned of byOwner.values()) for (const secret of owned) all.add(secret);
+  secrets = [...all];
+}
+
+/** Replaces what `owner` keeps secret. */
+export function setSecrets(owner: string, values: readonly (string | undefined)[]): void {
+  const kept = new Set(values.filter((v): v is string => v !== undefined && v.length >= MIN_FREE_TEXT_SECRET));
+  if (kept.size === 0) byOwner.delete(owner);
+  else byOwner.set(owner, kept);
+  rebuild();
+}
+
+export function forgetSecrets(owner: string): void {
+  if (byOwner.delete(owner)) rebuild();
+}
+
+/** Adds one secret to `owner`'s (the server's own by default: its API key). */
+export function registerSecret(secret: string | undefined, owner = 'server'): void {
+  setSecrets(owner, [...(byOwner.get(owner) ?? []), secret]);
+}
+
+/** How many secrets every log line is checked for (for tests). */
+export function secretCount(): number {
+  return secrets.length;
 }
 
 export function maskCredentialsInUrl(text: string): string {

@@ -1,10 +1,11 @@
 import type { ErrorCode } from '../errors.js';
-import type { EngineName, ResolvedSessionConfig } from '../sessions/config.js';
 import type {
   EngineEvents,
+  EngineName,
   IncomingMessage,
   MediaMessage,
   OutboxEntry,
+  ResolvedSessionConfig,
   SentMessage,
   TextMessage,
 } from '../engines/types.js';
@@ -17,18 +18,25 @@ export interface StartParams {
   sessionDataDir: string;
 }
 
+/**
+ * Every operation the server can ask of a worker, with its parameters and result. A new operation
+ * is a line here and an entry in the runtime's table (src/worker/runtime.ts), nothing else.
+ */
 export interface WorkerOps {
   start: { params: StartParams; result: null };
+  stop: { params: null; result: null };
+  /** The liveness check: answered by the worker's event loop, whatever the engine is doing. */
+  ping: { params: null; result: null };
   sendText: { params: TextMessage; result: SentMessage };
   sendImage: { params: MediaMessage; result: SentMessage };
   sendFile: { params: MediaMessage; result: SentMessage };
   logout: { params: null; result: null };
-  stop: { params: null; result: null };
   'sandbox.scan': { params: null; result: null };
   'sandbox.incoming': { params: { from: string; content: string }; result: IncomingMessage };
   'sandbox.outbox': { params: null; result: OutboxEntry[] };
 }
 export type WorkerOp = keyof WorkerOps;
+export type SendOp = 'sendText' | 'sendImage' | 'sendFile';
 
 export type RequestMessage = {
   [K in WorkerOp]: { kind: 'request'; id: number; op: K; params: WorkerOps[K]['params'] };

@@ -1,9 +1,7 @@
 import { AppError, describeError, isAppError } from '../errors.js';
 import { createEngine as defaultCreateEngine } from '../engines/index.js';
-import type { Engine, EngineEvents } from '../engines/types.js';
-import type { EngineName } from '../sessions/config.js';
-import type { EngineContext } from '../engines/types.js';
-import type { ParentMessage, WireError, WorkerMessage } from './protocol.js';
+import { isSandboxControls, type Engine, type EngineContext, type EngineEvents, type EngineName, type SandboxControls } from '../engines/types.js';
+import type { ParentMessage, WireError, WorkerMessage, WorkerOp, WorkerOps } from './protocol.js';
 
 export interface RuntimeDeps {
   send(message: WorkerMessage): void;
@@ -17,6 +15,30 @@ function toWireError(err: unknown): WireError {
   // Whatever the engine threw (open-wa, puppeteer) is the engine refusing: say so with its words.
   return { code: 'ENGINE_ERROR', message: describeError(err) };
 }
+
+function sandbox(engine: Engine): SandboxControls {
+  if (!isSandboxControls(engine)) throw new AppError('ENGINE_MISMATCH', 'this endpoint is only for sandbox sessions');
+  return engine;
+}
+
+type EngineOp = Exclude<WorkerOp, 'start' | 'stop' | 'ping'>;
+
+/** What each operation asks of a started engine: the one table a new operation is added to. */
+const ENGINE_OPS: { [K in EngineOp]: (engine: Engine, params: WorkerOps[K]['params']) => Promise<WorkerOps[K]['result']> } = {
+  sendText: (engine, msg) => engine.sendText(msg),
+  sendImage: (engine, msg) => engine.sendImage(msg),
+  sendFile: (engine, msg) => engine.sendFile(msg),
+  logout: async (engine) => {
+    await engine.logout();
+    return null;
+  },
+  'sandbox.scan': async (engine) => {
+    await sandbox(engine).scan();
+    return null;
+  },
+  'sandbox.incoming': (engine, { from, content }) => sandbox(engine).incoming(from, content),
+  'sandbox.outbox': (engine) => sandbox(engine).outbox(),
+};
 
 /**
  * The worker's side of the IPC: one engine, driven by requests, its events forwarded. Kept apart
@@ -44,48 +66,34 @@ export class WorkerRuntime {
   }
 
   async #dispatch(message: ParentMessage): Promise<unknown> {
-    if (message.op === 'start') {
-      if (this.#engine) return null;
-      const { sessionId, engine: name, config, sessionDataDir } = message.params;
-      const create = this.#deps.createEngine ?? defaultCreateEngine;
-      const engine = await create(name, { sessionId, config, sessionDataDir });
-      for (const event of FORWARDED_EVENTS) {
-        engine.on(event, (payload: EngineEvents[typeof event][0]) => {
-          this.#deps.send({ kind: 'event', event, payload } as WorkerMessage);
-        });
-      }
-      this.#engine = engine;
-      await engine.start();
-      return null;
-    }
-    if (message.op === 'stop') {
-      await this.#engine?.stop();
-      return null;
-    }
-    const engine = this.#engine;
-    if (!engine) throw new AppError('SESSION_NOT_READY', 'the session has not started');
     switch (message.op) {
-      case 'sendText':
-        return engine.sendText(message.params);
-      case 'sendImage':
-        return engine.sendImage(message.params);
-      case 'sendFile':
-        return engine.sendFile(message.params);
-      case 'logout':
-        await engine.logout();
+      case 'ping':
         return null;
-      case 'sandbox.scan':
-        await this.#sandbox(engine).scan();
+      case 'start':
+        return this.#start(message.params);
+      case 'stop':
+        await this.#engine?.stop();
         return null;
-      case 'sandbox.incoming':
-        return this.#sandbox(engine).incoming(message.params.from, message.params.content);
-      case 'sandbox.outbox':
-        return this.#sandbox(engine).outbox();
+      default: {
+        const engine = this.#engine;
+        if (!engine) throw new AppError('SESSION_NOT_READY', 'the session has not started');
+        const run = ENGINE_OPS[message.op] as (engine: Engine, params: unknown) => Promise<unknown>;
+        return run(engine, message.params);
+      }
     }
   }
 
-  #sandbox(engine: Engine) {
-    if (!engine.sandbox) throw new AppError('ENGINE_MISMATCH', 'this endpoint is only for sandbox sessions');
-    return engine.sandbox;
+  async #start({ sessionId, engine: name, config, sessionDataDir }: WorkerOps['start']['params']): Promise<null> {
+    if (this.#engine) return null;
+    const create = this.#deps.createEngine ?? defaultCreateEngine;
+    const engine = await create(name, { sessionId, config, sessionDataDir });
+    for (const event of FORWARDED_EVENTS) {
+      engine.on(event, (payload: EngineEvents[typeof event][0]) => {
+        this.#deps.send({ kind: 'event', event, payload } as WorkerMessage);
+      });
+    }
+    this.#engine = engine;
+    await engine.start();
+    return null;
   }
 }

@@ -1,7 +1,8 @@
 import { AppError } from '../../src/errors.js';
 import { TypedEmitter } from '../../src/util/typed-emitter.js';
 import { WorkerRuntime, type RuntimeDeps } from '../../src/worker/runtime.js';
-import type { WorkerFactory, WorkerHandle, WorkerHandleEvents } from '../../src/sessions/worker-process.js';
+import { PendingRequests } from '../../src/worker/pending.js';
+import type { WorkerFactory, WorkerHandle, WorkerHandleEvents } from '../../src/worker/client.js';
 import type { RequestMessage, WorkerOp, WorkerOps } from '../../src/worker/protocol.js';
 
 let fakePid = 100_000;
@@ -11,8 +12,9 @@ export class InProcessWorker extends TypedEmitter<WorkerHandleEvents> implements
   readonly pid = fakePid++;
   readonly sessionId: string;
   exited = false;
-  #nextId = 1;
-  readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  /** While set, requests get no answer: what a worker whose event loop froze looks like. */
+  frozen = false;
+  readonly #pending = new PendingRequests();
   readonly #runtime: WorkerRuntime;
 
   constructor(sessionId: string, createEngine?: RuntimeDeps['createEngine']) {
@@ -24,24 +26,16 @@ export class InProcessWorker extends TypedEmitter<WorkerHandleEvents> implements
         if (this.exited) return;
         if (message.kind === 'event') this.emit('event', message);
         else if (message.kind === 'fatal') this.emit('fatal', message);
-        else {
-          const pending = this.#pending.get(message.id);
-          this.#pending.delete(message.id);
-          if (!pending) return;
-          if (message.ok) pending.resolve(message.result);
-          else pending.reject(new AppError(message.error.code, message.error.message, message.error.details));
-        }
+        else this.#pending.settle(message);
       },
     });
   }
 
-  request<K extends WorkerOp>(op: K, params: WorkerOps[K]['params'], _timeoutMs: number): Promise<WorkerOps[K]['result']> {
+  request<K extends WorkerOp>(op: K, params: WorkerOps[K]['params'], timeoutMs: number): Promise<WorkerOps[K]['result']> {
     if (this.exited) return Promise.reject(new AppError('SESSION_NOT_READY', 'the session worker is not running'));
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve, reject });
-      void this.#runtime.handle({ kind: 'request', id, op, params } as RequestMessage);
-    });
+    const { id, answer } = this.#pending.open(op, timeoutMs);
+    if (!this.frozen) void this.#runtime.handle({ kind: 'request', id, op, params } as RequestMessage);
+    return answer as Promise<WorkerOps[K]['result']>;
   }
 
   async kill(): Promise<void> {
@@ -58,8 +52,7 @@ export class InProcessWorker extends TypedEmitter<WorkerHandleEvents> implements
 
   #exit(code: number | null, signal: NodeJS.Signals | null): void {
     this.exited = true;
-    for (const pending of this.#pending.values()) pending.reject(new AppError('ENGINE_ERROR', 'the session worker exited'));
-    this.#pending.clear();
+    this.#pending.rejectAll('the session worker exited');
     this.emit('exit', { code, signal });
   }
 }

@@ -57,7 +57,7 @@ describe('SessionManager', () => {
     const m = await manager();
     const s = await m.create({ sessionId: 'a', config: { qrTimeout: 0 } });
     await until(m, 'a', 'qr_ready');
-    assert.ok(s.qr?.dataUrl.startsWith('data:image/png;base64,'));
+    assert.ok(s.session.qr?.qrCode.startsWith('data:image/png;base64,'));
     const file = path.join(tmp.dir, 'a', 'config.json');
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     const saved = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
@@ -68,11 +68,11 @@ describe('SessionManager', () => {
   it('start() on a running session is a no-op and stop() on a stopped one too', async () => {
     const m = await manager();
     await m.create({ sessionId: 'a' });
-    await m.start('a');
-    await m.start('a');
+    await m.managed('a').start();
+    await m.managed('a').start();
     assert.equal(workers.length, 1);
-    await m.stop('a');
-    await m.stop('a');
+    await m.managed('a').stop();
+    await m.managed('a').stop();
     assert.equal(m.get('a').status, 'stopped');
     assert.equal(workers.filter((w) => !w.exited).length, 0);
   });
@@ -90,7 +90,7 @@ describe('SessionManager', () => {
     await m.create({ sessionId: 'a', start: false });
     const statuses: string[] = [];
     m.on('status', (c) => statuses.push(c.status));
-    const ops = await Promise.allSettled([m.start('a'), m.stop('a'), m.restart('a'), m.start('a'), m.delete('a'), m.start('a')]);
+    const ops = await Promise.allSettled([m.managed('a').start(), m.managed('a').stop(), m.managed('a').restart(), m.managed('a').start(), m.delete('a'), m.managed('a').start()]);
     assert.deepEqual(
       ops.map((o) => o.status),
       ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
@@ -110,9 +110,9 @@ describe('SessionManager', () => {
     await m.create({ sessionId: 'b' });
     await assert.rejects(m.create({ sessionId: 'c' }), isCode('MAX_SESSIONS_REACHED'));
     await m.create({ sessionId: 'c', start: false });
-    await assert.rejects(m.start('c'), isCode('MAX_SESSIONS_REACHED'));
-    await m.stop('a');
-    await m.start('c');
+    await assert.rejects(m.managed('c').start(), isCode('MAX_SESSIONS_REACHED'));
+    await m.managed('a').stop();
+    await m.managed('c').start();
     assert.equal(m.get('c').status === 'stopped', false);
   });
 
@@ -198,9 +198,9 @@ describe('SessionManager', () => {
     assert.equal(m.get('broken').status, 'failed');
     assert.match(m.get('broken').error ?? '', /config\.json is not valid JSON/);
     assert.match(m.get('empty').error ?? '', /config\.json is missing/);
-    await assert.rejects(m.start('broken'), isCode('SESSION_NOT_READY'));
-    await assert.rejects(m.restart('broken'), isCode('SESSION_NOT_READY'));
-    await m.stop('broken');
+    await assert.rejects(m.managed('broken').start(), isCode('SESSION_NOT_READY'));
+    await assert.rejects(m.managed('broken').restart(), isCode('SESSION_NOT_READY'));
+    await m.managed('broken').stop();
     assert.equal(m.get('broken').status, 'failed', 'a stop leaves a broken folder failed, with its reason');
     assert.match(m.get('broken').error ?? '', /not valid JSON/);
     await m.delete('broken');
@@ -213,19 +213,19 @@ describe('SessionManager', () => {
     await m.create({ sessionId: 'lo', config: { sandbox: { autoScan: true } } });
     await until(m, 'lo', 'ready');
     const login = path.join(tmp.dir, 'lo', 'session-data', 'sandbox-login.json');
-    await m.stop('lo');
+    await m.managed('lo').stop();
     await stat(login);
     assert.ok(m.get('lo').me, 'still linked while stopped');
-    await m.logout('lo');
+    await m.managed('lo').logout();
     await assert.rejects(stat(login), 'a stopped session is logged out too');
     assert.equal(m.get('lo').me, null);
     assert.equal(m.get('lo').status, 'stopped');
-    await m.logout('lo');
-    await m.start('lo');
+    await m.managed('lo').logout();
+    await m.managed('lo').start();
     await until(m, 'lo', 'qr_ready');
-    await m.logout('lo');
+    await m.managed('lo').logout();
     assert.equal(m.get('lo').status, 'stopped', 'a session waiting for its QR can be logged out');
-    await m.start('lo');
+    await m.managed('lo').start();
     await until(m, 'lo', 'qr_ready');
   });
 
@@ -241,8 +241,8 @@ describe('SessionManager', () => {
   it('refuses to change the engine of a session and applies other config on the next start', async () => {
     const m = await manager();
     await m.create({ sessionId: 'a', start: false, config: { qrTimeout: 30 } });
-    await assert.rejects(m.update('a', { engine: 'wa-automate' }), isCode('ENGINE_MISMATCH'));
-    const s = await m.update('a', { qrTimeout: null, headless: false });
+    await assert.rejects(m.managed('a').update({ engine: 'wa-automate' }), isCode('ENGINE_MISMATCH'));
+    const s = await m.managed('a').update({ qrTimeout: null, headless: false });
     assert.deepEqual(s.config, { headless: false });
   });
 });

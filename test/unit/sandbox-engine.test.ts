@@ -106,7 +106,7 @@ describe('sandbox engine', () => {
     await settle();
     const authenticated = next(e, 'status', (s) => s.status === 'authenticated');
     const ready = next(e, 'status', (s) => s.status === 'ready');
-    await e.sandbox.scan();
+    await e.scan();
     await authenticated;
     mock.timers.tick(400);
     const status = await ready;
@@ -141,7 +141,7 @@ describe('sandbox engine', () => {
     assert.match(sent.messageId ?? '', /^true_1234567890@c\.us_[0-9A-F]{32}$/);
     mock.timers.tick(1500);
     assert.deepEqual(acks.map((a) => a.ackName), ['sent', 'delivered', 'read']);
-    const outbox = await e.sandbox.outbox();
+    const outbox = await e.outbox();
     assert.equal(outbox.length, 1);
     assert.equal(outbox[0]?.content, 'hi');
     assert.equal(outbox[0]?.ack, 3);

@@ -19,6 +19,7 @@ describe('SessionStore', () => {
     const store = new SessionStore(tmp.dir);
     await store.init();
     const record = newRecord('s1', 'sandbox', { proxyServerCredentials: { address: 'h:1', password: 'pw' } }, true);
+    await store.create(record);
     for (let i = 0; i < 5; i++) await store.save({ ...record, desiredState: i % 2 ? 'running' : 'stopped' });
     const file = path.join(tmp.dir, 's1', 'config.json');
     assert.equal((await stat(file)).mode & 0o777, 0o600);

@@ -14,9 +14,9 @@ export function sandboxRoutes(manager: SessionManager): RouteDef[] {
       summary: 'Sandbox: the simulated phone scans the QR code',
       tags,
       params: sessionParams,
-      success: { status: 200, description: 'scanned; the session turns authenticated, then ready', schema: envelope(sessionSchema) },
-      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'QR_NOT_AVAILABLE', 'ENGINE_MISMATCH'],
-      handler: async ({ params }) => ({ data: (await manager.sandboxScan(params.id)).toJSON() }),
+      success: { status: 200, description: 'scanned: the answer comes once the session is ready (or failed)', schema: envelope(sessionSchema) },
+      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'QR_NOT_AVAILABLE', 'ENGINE_MISMATCH', 'ENGINE_ERROR'],
+      handler: async ({ params }) => ({ data: (await manager.managed(params.id).sandboxScan()).toJSON() }),
     }),
     route({
       method: 'post',
@@ -27,7 +27,7 @@ export function sandboxRoutes(manager: SessionManager): RouteDef[] {
       body: incomingBody,
       success: { status: 200, description: 'the message as the session received it', schema: envelope(incomingMessageSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH'],
-      handler: async ({ params, body }) => ({ data: await manager.sandboxIncoming(params.id, body.from, body.content) }),
+      handler: async ({ params, body }) => ({ data: await manager.managed(params.id).sandboxIncoming(body.from, body.content) }),
     }),
     route({
       method: 'get',
@@ -37,7 +37,7 @@ export function sandboxRoutes(manager: SessionManager): RouteDef[] {
       params: sessionParams,
       success: { status: 200, description: 'sent messages', schema: envelope(z.array(outboxEntrySchema)) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH'],
-      handler: async ({ params }) => ({ data: await manager.sandboxOutbox(params.id) }),
+      handler: async ({ params }) => ({ data: await manager.managed(params.id).sandboxOutbox() }),
     }),
   ];
 }

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import QRCode from 'qrcode';
-import { AppError } from '../../errors.js';
-import { resolveConfig } from '../../sessions/config.js';
+import { AppError, type ErrorCode } from '../../errors.js';
 import type { SessionManager } from '../../sessions/manager.js';
-import { qrResource, type QrResource, type Session } from '../../sessions/session.js';
+import type { QrResource, Session } from '../../sessions/session.js';
 import { route, type RouteDef } from '../route.js';
 import {
   createSessionBody,
@@ -20,15 +19,8 @@ import {
 
 const base = '/api/v1/sessions';
 const tags = ['Sessions'];
-/** A waitForQR request never hangs longer than this, whatever qrTimeout says. */
-const MAX_WAIT_MS = 180_000;
-
-function qrOf(session: Session): QrResource | null {
-  return session.qr ? qrResource(session.qr) : null;
-}
-
-function requireQr(session: Session) {
-  const qr = qrOf(session);
+function requireQr(session: Session): QrResource {
+  const qr = session.qr;
   if (!qr) {
     const hint =
       session.status === 'ready' || session.status === 'authenticated'
@@ -43,6 +35,13 @@ function requireQr(session: Session) {
   return qr;
 }
 
+const LIFECYCLE_ERRORS = {
+  start: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'MAX_SESSIONS_REACHED', 'ENGINE_ERROR', 'SHUTTING_DOWN', 'INSUFFICIENT_STORAGE'],
+  restart: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'MAX_SESSIONS_REACHED', 'ENGINE_ERROR', 'SHUTTING_DOWN', 'INSUFFICIENT_STORAGE'],
+  stop: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'INSUFFICIENT_STORAGE'],
+  logout: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'INSUFFICIENT_STORAGE'],
+} satisfies Record<string, ErrorCode[]>;
+
 export function sessionRoutes(manager: SessionManager): RouteDef[] {
   const lifecycle = (action: 'start' | 'stop' | 'restart' | 'logout', summary: string): RouteDef =>
     route({
@@ -52,11 +51,8 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
       tags,
       params: sessionParams,
       success: { status: 200, description: 'the session after the action', schema: envelope(sessionSchema) },
-      errors:
-        action === 'stop'
-          ? ['VALIDATION_ERROR', 'SESSION_NOT_FOUND']
-          : ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'MAX_SESSIONS_REACHED', 'ENGINE_ERROR'],
-      handler: async ({ params }) => ({ data: (await manager[action](params.id)).toJSON() }),
+      errors: LIFECYCLE_ERRORS[action],
+      handler: async ({ params }) => ({ data: (await manager.managed(params.id)[action]()).toJSON() }),
     });
 
   return [
@@ -69,20 +65,14 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
       tags,
       body: createSessionBody,
       success: { status: 201, description: 'the new session', schema: envelope(sessionSchema) },
-      errors: ['VALIDATION_ERROR', 'SESSION_EXISTS', 'MAX_SESSIONS_REACHED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA', 'ENGINE_ERROR'],
+      errors: ['VALIDATION_ERROR', 'SESSION_EXISTS', 'MAX_SESSIONS_REACHED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA', 'ENGINE_ERROR', 'SHUTTING_DOWN', 'INSUFFICIENT_STORAGE'],
       handler: async ({ body }) => {
-        let session = await manager.create({ sessionId: body.sessionId, start: body.start, config: body.config });
+        const managed = await manager.create({ sessionId: body.sessionId, start: body.start, config: body.config });
         if (body.waitForQR && body.start !== false) {
-          const { qrTimeout } = resolveConfig(session.engine, session.config, manager.defaults);
-          const timeout = qrTimeout > 0 ? Math.min(qrTimeout * 1000, MAX_WAIT_MS) : MAX_WAIT_MS;
-          session = await manager.waitFor(
-            session.id,
-            (s) => s.qr !== null || ['ready', 'failed', 'stopped'].includes(s.status),
-            timeout,
-          );
-          return { status: 201, data: { ...session.toJSON(), qr: qrOf(session) } };
+          const session = await managed.waitForQr();
+          return { status: 201, data: { ...session.toJSON(), qr: session.qr } };
         }
-        return { status: 201, data: session.toJSON() };
+        return { status: 201, data: managed.session.toJSON() };
       },
     }),
     route({
@@ -113,8 +103,8 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
       params: sessionParams,
       body: patchSessionBody,
       success: { status: 200, description: 'the session with its new config', schema: envelope(sessionSchema) },
-      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH'],
-      handler: async ({ params, body }) => ({ data: (await manager.update(params.id, body.config)).toJSON() }),
+      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH', 'INSUFFICIENT_STORAGE'],
+      handler: async ({ params, body }) => ({ data: (await manager.managed(params.id).update(body.config)).toJSON() }),
     }),
     route({
       method: 'delete',
@@ -123,7 +113,7 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
       tags,
       params: sessionParams,
       success: { status: 200, description: 'deleted', schema: envelope(z.object({ sessionId: z.string(), deleted: z.literal(true) })) },
-      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND'],
+      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'INSUFFICIENT_STORAGE'],
       handler: async ({ params }) => {
         await manager.delete(params.id);
         return { data: { sessionId: params.id, deleted: true }, message: `session ${params.id} deleted` };

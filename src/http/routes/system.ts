@@ -1,20 +1,13 @@
-import { access, constants } from 'node:fs/promises';
 import { z } from 'zod';
+import type { EngineAvailability } from '../../engines/index.js';
+import { SESSION_STATUSES } from '../../engines/types.js';
 import type { SessionManager } from '../../sessions/manager.js';
-import { SESSION_STATUSES } from '../../sessions/session.js';
 import { route, type RouteDef } from '../route.js';
-
-export interface EngineAvailability {
-  available: boolean;
-  browserPath?: string | null;
-  reason?: string | null;
-}
 
 export interface SystemInfo {
   name: string;
   version: string;
   startedAt: Date;
-  sessionsDir: string;
   publicUrl: string;
   engines: () => Record<string, EngineAvailability>;
   defaultEngine: string;
@@ -85,12 +78,7 @@ export function systemRoutes(manager: SessionManager, info: SystemInfo): RouteDe
       errors: [],
       handler: async ({ res }) => {
         const checks: Record<string, { ok: boolean; message: string }> = {};
-        try {
-          await access(info.sessionsDir, constants.W_OK);
-          checks.sessionsDir = { ok: true, message: `${info.sessionsDir} is writable` };
-        } catch {
-          checks.sessionsDir = { ok: false, message: `${info.sessionsDir} is not writable` };
-        }
+        checks.sessionsDir = await manager.storageCheck();
         checks.server = info.isShuttingDown()
           ? { ok: false, message: 'shutting down' }
           : { ok: true, message: 'accepting requests' };

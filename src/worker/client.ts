@@ -4,14 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import {
-  isWorkerMessage,
-  type EventMessage,
-  type FatalMessage,
-  type RequestMessage,
-  type WorkerOp,
-  type WorkerOps,
-} from '../worker/protocol.js';
+import { PendingRequests } from './pending.js';
+import { isWorkerMessage, type EventMessage, type FatalMessage, type RequestMessage, type WorkerOp, type WorkerOps } from './protocol.js';
 
 export interface WorkerExit {
   code: number | null;
@@ -36,12 +30,6 @@ export interface WorkerHandle extends TypedEmitter<WorkerHandleEvents> {
 
 export type WorkerFactory = (sessionId: string) => WorkerHandle;
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-}
-
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** The server's environment without its own settings: the API key never reaches a worker. */
@@ -51,9 +39,9 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
 
 /** The compiled worker next to this file, or the TypeScript source when running under tsx. */
 export function workerEntry(): { file: string; execArgv: string[] } {
-  const js = path.join(here, '../worker/main.js');
+  const js = path.join(here, 'main.js');
   if (existsSync(js)) return { file: js, execArgv: [] };
-  return { file: path.join(here, '../worker/main.ts'), execArgv: ['--import', 'tsx'] };
+  return { file: path.join(here, 'main.ts'), execArgv: ['--import', 'tsx'] };
 }
 
 function lines(onLine: (line: string) => void): (chunk: Buffer) => void {
@@ -72,9 +60,8 @@ function lines(onLine: (line: string) => void): (chunk: Buffer) => void {
 /** A worker in a child process of its own, leader of its own process group. */
 export class ForkedWorker extends TypedEmitter<WorkerHandleEvents> implements WorkerHandle {
   readonly #child: ChildProcess;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingRequests();
   readonly #exitPromise: Promise<void>;
-  #nextId = 1;
   #exited = false;
 
   constructor(sessionId: string, env: NodeJS.ProcessEnv = workerEnv()) {
@@ -93,14 +80,14 @@ export class ForkedWorker extends TypedEmitter<WorkerHandleEvents> implements Wo
     this.#exitPromise = new Promise((resolve) => {
       this.#child.once('exit', (code, signal) => {
         this.#exited = true;
-        this.#rejectAll(`the session worker exited (${signal ?? `code ${String(code)}`})`);
+        this.#pending.rejectAll(`the session worker exited (${signal ?? `code ${String(code)}`})`);
         this.emit('exit', { code, signal });
         resolve();
       });
     });
     this.#child.on('error', (err) => {
       // Spawn failures and IPC send failures land here; exit follows for the former.
-      this.#rejectAll(`the session worker failed: ${err.message}`);
+      this.#pending.rejectAll(`the session worker failed: ${err.message}`);
     });
   }
 
@@ -116,23 +103,12 @@ export class ForkedWorker extends TypedEmitter<WorkerHandleEvents> implements Wo
     if (this.#exited || !this.#child.connected) {
       return Promise.reject(new AppError('SESSION_NOT_READY', 'the session worker is not running'));
     }
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new AppError('ENGINE_ERROR', `the session worker did not answer "${op}" within ${Math.round(timeoutMs / 1000)} s`));
-      }, timeoutMs);
-      this.#pending.set(id, { resolve: resolve, reject, timer });
-      const message = { kind: 'request', id, op, params } as RequestMessage;
-      this.#child.send(message, (err) => {
-        if (!err) return;
-        const pending = this.#pending.get(id);
-        if (!pending) return;
-        clearTimeout(pending.timer);
-        this.#pending.delete(id);
-        pending.reject(new AppError('ENGINE_ERROR', `could not reach the session worker: ${err.message}`));
-      });
+    const { id, answer } = this.#pending.open(op, timeoutMs);
+    const message = { kind: 'request', id, op, params } as RequestMessage;
+    this.#child.send(message, (err) => {
+      if (err) this.#pending.fail(id, new AppError('ENGINE_ERROR', `could not reach the session worker: ${err.message}`));
     });
+    return answer as Promise<WorkerOps[K]['result']>;
   }
 
   async kill(graceMs = 3000): Promise<void> {
@@ -150,26 +126,9 @@ export class ForkedWorker extends TypedEmitter<WorkerHandleEvents> implements Wo
 
   #onMessage(message: unknown): void {
     if (!isWorkerMessage(message)) return;
-    if (message.kind === 'event') {
-      this.emit('event', message);
-    } else if (message.kind === 'fatal') {
-      this.emit('fatal', message);
-    } else {
-      const pending = this.#pending.get(message.id);
-      if (!pending) return;
-      clearTimeout(pending.timer);
-      this.#pending.delete(message.id);
-      if (message.ok) pending.resolve(message.result);
-      else pending.reject(new AppError(message.error.code, message.error.message, message.error.details));
-    }
-  }
-
-  #rejectAll(reason: string): void {
-    for (const [id, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new AppError('ENGINE_ERROR', reason));
-      this.#pending.delete(id);
-    }
+    if (message.kind === 'event') this.emit('event', message);
+    else if (message.kind === 'fatal') this.emit('fatal', message);
+    else this.#pending.settle(message);
   }
 }
 

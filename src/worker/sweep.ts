@@ -2,13 +2,14 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
- * Ends every process whose command line names this session's data folder: the browser and its
+ * Ends every process whose command line has a browser profile (--user-data-dir) inside `folder`:
+ * one session's data folder, or the whole sessions folder at boot. That is the browser and its
  * helpers. Puppeteer starts Chromium in a process group of its own, so ending the worker's group
  * does not reach it when the worker dies without closing it (SIGKILL). Linux only (/proc); a no-op
  * elsewhere. Returns the pids it signalled.
  */
-export async function sweepSessionProcesses(dataDir: string): Promise<number[]> {
-  const marker = `--user-data-dir=${path.resolve(dataDir)}${path.sep}`;
+export async function sweepBrowsers(folder: string): Promise<number[]> {
+  const marker = `--user-data-dir=${path.resolve(folder)}${path.sep}`;
   let entries: string[];
   try {
     entries = await readdir('/proc');

@@ -1,0 +1,378 @@
+import { AppError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { clearLoginData, ENGINE_MODULES } from '../engines/index.js';
+import type { EngineName, IncomingMessage, OutboxEntry, SentMessage } from '../engines/types.js';
+import { normalizeProxy } from '../proxy/parse.js';
+import { probeProxy, type ProbeResult } from '../proxy/probe.js';
+import { Mutex } from '../util/lock.js';
+import { forgetSecrets, setSecrets } from '../util/redact.js';
+import type { WorkerFactory } from '../worker/client.js';
+import type { SendOp, WorkerOps } from '../worker/protocol.js';
+import { applyConfigPatch, resolveConfig, type ConfigDefaults, type SessionConfig, type SessionConfigPatch } from './config.js';
+import { SessionRunner, type RunnerTiming } from './runner.js';
+import { Session } from './session.js';
+import type { SessionStore, StoredSession } from './store.js';
+
+export interface ManagedSessionDeps {
+  store: SessionStore;
+  defaults: ConfigDefaults;
+  timing: RunnerTiming;
+  factory: WorkerFactory;
+  logger: Logger;
+  /** Throws MAX_SESSIONS_REACHED when no slot is free for one more session that should run. */
+  requireSlot(): void;
+  isShuttingDown(): boolean;
+}
+
+/** waitForQR never holds a request longer than this, whatever qrTimeout says. */
+const MAX_QR_WAIT_MS = 180_000;
+/** How long a sandbox scan may take to end in ready (the simulated phone loads in well under 1 s). */
+const SCAN_WAIT_MS = 30_000;
+/** A restore moves on to the next session once this one settled, or after this long. */
+const SETTLE_MS = 60_000;
+
+const SEND_KIND: Record<SendOp, string> = { sendText: 'a text', sendImage: 'an image', sendFile: 'a file' };
+
+/** Proxy passwords are masked wherever a log line or message might carry them, while the session has them. */
+function proxySecrets(config: SessionConfig): (string | undefined)[] {
+  const proxy = config.proxyServerCredentials;
+  if (!proxy) return [];
+  try {
+    return [proxy.password, normalizeProxy(proxy).password];
+  } catch {
+    return [proxy.password];
+  }
+}
+
+/**
+ * One session and every operation on it: its state (Session), its worker (SessionRunner), its
+ * stored record, and the lock that runs those operations one at a time. The desired state is
+ * written before anything is done about it; when that write fails, nothing changes (507).
+ */
+export class ManagedSession {
+  readonly session: Session;
+  readonly #deps: ManagedSessionDeps;
+  readonly #runner: SessionRunner;
+  readonly #lock = new Mutex();
+  /** Undefined for a folder whose config.json could not be read. */
+  #record: StoredSession | undefined;
+  readonly #broken: string | undefined;
+  #deleted = false;
+  /** Failed for good: its desired state is being written as stopped. */
+  #releasing = false;
+
+  constructor(deps: ManagedSessionDeps, stored: { record: StoredSession } | { id: string; error: string }) {
+    this.#deps = deps;
+    const record = 'record' in stored ? stored.record : undefined;
+    this.#record = record;
+    this.#broken = 'error' in stored ? stored.error : undefined;
+    const id = record?.sessionId ?? ('id' in stored ? stored.id : '');
+    this.session = new Session({
+      id,
+      engine: record?.engine ?? deps.defaults.engine,
+      config: record?.config ?? {},
+      createdAt: record?.createdAt ?? new Date().toISOString(),
+      status: this.#broken ? 'failed' : 'stopped',
+      error: this.#broken ?? null,
+      logger: deps.logger,
+    });
+    if (record) setSecrets(this.#secretOwner, proxySecrets(record.config));
+    const engine: EngineName = this.session.engine;
+    this.#runner = new SessionRunner(this.session, {
+      factory: deps.factory,
+      timing: deps.timing,
+      startParams: () => {
+        const current = this.#usable();
+        return {
+          sessionId: id,
+          engine: current.engine,
+          config: resolveConfig(current.engine, current.config, deps.defaults),
+          sessionDataDir: deps.store.dataDir(id),
+        };
+      },
+      restartPolicy: () => {
+        const { restartOnCrash, maxRestarts } = this.#resolved();
+        return { restartOnCrash, maxRestarts };
+      },
+      sessionDataDir: ENGINE_MODULES[engine].usesBrowser ? deps.store.dataDir(id) : undefined,
+      onRestartDue: () => this.#restartWhenDue(),
+      onDoneRunning: () => {
+        // The slot is free at once (a client told "failed" may create another session right away);
+        // should the write fail, the record still says running and the slot is held again.
+        this.#releasing = true;
+        this.#persist('stopped')
+          .catch((err: unknown) => this.session.log('error', describeError(err)))
+          .finally(() => {
+            this.#releasing = false;
+          });
+      },
+    });
+  }
+
+  get id(): string {
+    return this.session.id;
+  }
+
+  /** Whether it holds a --max-sessions slot: it should be running. */
+  get wantsToRun(): boolean {
+    return this.#record?.desiredState === 'running' && !this.#deleted && !this.#releasing;
+  }
+
+  get deleted(): boolean {
+    return this.#deleted;
+  }
+
+  get pid(): number | undefined {
+    return this.#runner.pid;
+  }
+
+  get #secretOwner(): string {
+    return `session:${this.session.id}`;
+  }
+
+  start(): Promise<Session> {
+    this.#refuseWhileShuttingDown();
+    return this.#locked(() => this.#startLocked());
+  }
+
+  stop(): Promise<Session> {
+    return this.#locked(async () => {
+      // A folder whose config.json is broken never runs: it stays failed, with its reason.
+      if (!this.#record) return;
+      await this.#persist('stopped');
+      await this.#runner.stop();
+    });
+  }
+
+  restart(): Promise<Session> {
+    this.#refuseWhileShuttingDown();
+    return this.#locked(async () => {
+      this.#usable();
+      await this.#deps.store.requireRealFolders(this.id);
+      await this.#runner.stop();
+      await this.#startLocked();
+    });
+  }
+
+  /** Unlinks the device and removes its login, whatever the session's state; idempotent. */
+  logout(): Promise<Session> {
+    return this.#locked(async () => {
+      const record = this.#usable();
+      // Never remove anything through a link that leads out of the sessions folder.
+      await this.#deps.store.requireRealFolders(this.id);
+      await this.#persist('stopped');
+      if (this.#runner.running) {
+        try {
+          await this.#runner.request('logout', null);
+        } catch (err) {
+          this.session.log('warn', `the engine could not log out cleanly (${describeError(err)}); removing the login data`);
+        }
+      }
+      await this.#runner.stop();
+      // The browser is gone by now, so nothing holds the profile any more.
+      await clearLoginData(record.engine, this.#deps.store.dataDir(this.id), this.id);
+      this.session.forgetIdentity();
+      this.session.log('info', 'logged out: the login data is removed');
+    });
+  }
+
+  update(patch: SessionConfigPatch): Promise<Session> {
+    return this.#locked(async () => {
+      const record = this.#usable();
+      if (patch.engine !== undefined && patch.engine !== record.engine) {
+        throw new AppError(
+          'ENGINE_MISMATCH',
+          `session "${this.id}" runs the ${record.engine} engine; an engine is chosen at creation: delete and recreate the session to change it`,
+        );
+      }
+      let config: SessionConfig;
+      try {
+        config = applyConfigPatch(record.config, patch);
+      } catch (err) {
+        throw new AppError('VALIDATION_ERROR', `the patched config is invalid: ${describeError(err)}`);
+      }
+      const next = { ...record, config };
+      await this.#deps.store.save(next);
+      this.#record = next;
+      setSecrets(this.#secretOwner, proxySecrets(config));
+      this.session.updateConfig(config);
+      this.session.log('info', 'config updated; it applies on the next start');
+    });
+  }
+
+  /** Removes the folder first (or changes nothing: 507), then ends the worker and its browser. */
+  async delete(): Promise<void> {
+    await this.#locked(async () => {
+      await this.#deps.store.remove(this.id, async () => {
+        this.#deleted = true;
+        await this.#runner.stop();
+      });
+      forgetSecrets(this.#secretOwner);
+      this.session.log('info', 'deleted');
+    });
+  }
+
+  async send<K extends SendOp>(op: K, msg: WorkerOps[K]['params']): Promise<SentMessage> {
+    this.#requireReady();
+    const sent = await this.#runner.request(op, msg);
+    this.session.touch();
+    this.session.log('debug', `sent ${SEND_KIND[op]} to ${msg.chatId} (${sent.messageId ?? 'id not reported'})`);
+    return sent;
+  }
+
+  /** waitForQR: the session once its first QR is there, or it is ready, failed or stopped, or the time is up. */
+  waitForQr(): Promise<Session> {
+    const { qrTimeout } = this.#resolved();
+    const timeout = qrTimeout > 0 ? Math.min(qrTimeout * 1000, MAX_QR_WAIT_MS) : MAX_QR_WAIT_MS;
+    return this.session.waitFor((s) => s.qr !== null || ['ready', 'failed', 'stopped'].includes(s.status), timeout);
+  }
+
+  /** The simulated phone scans; answers once the session is ready (or failed), as a phone user would see it. */
+  async sandboxScan(): Promise<Session> {
+    this.#requireSandbox();
+    await this.#runner.request('sandbox.scan', null);
+    const session = await this.session.waitFor((s) => ['ready', 'failed', 'stopped'].includes(s.status), SCAN_WAIT_MS);
+    if (session.status === 'stopped') {
+      throw new AppError('SESSION_NOT_READY', `session "${this.id}" was stopped while the phone scanned`, { status: 'stopped' });
+    }
+    return session;
+  }
+
+  sandboxIncoming(from: string, content: string): Promise<IncomingMessage> {
+    this.#requireSandbox();
+    this.#requireReady();
+    return this.#runner.request('sandbox.incoming', { from, content });
+  }
+
+  sandboxOutbox(): Promise<OutboxEntry[]> {
+    this.#requireSandbox();
+    return this.#runner.request('sandbox.outbox', null);
+  }
+
+  /** Opens a connection through the session's proxy, as its browser would, and says how it went. */
+  async testProxy(target: URL): Promise<ProbeResult> {
+    const proxy = this.#usable().config.proxyServerCredentials;
+    if (!proxy) {
+      throw new AppError('VALIDATION_ERROR', `session "${this.id}" has no proxyServerCredentials: PATCH its config to add one`);
+    }
+    const result = await probeProxy(normalizeProxy(proxy), target);
+    this.session.log(result.ok ? 'info' : 'warn', `proxy test to ${target.href}: ${result.ok ? `ok in ${String(result.latencyMs)} ms` : String(result.error)}`);
+    return result;
+  }
+
+  /** Restore at boot: start if it should still run, then wait until it settled before the next one. */
+  async restore(): Promise<void> {
+    await this.#lock
+      .run(async () => {
+        if (this.wantsToRun && !this.#deps.isShuttingDown()) {
+          await this.#deps.store.requireRealFolders(this.id);
+          await this.#runner.start();
+        }
+      })
+      .catch((err: unknown) => this.session.log('error', `restore failed: ${describeError(err)}`));
+    if (this.#deleted) return;
+    await this.session.waitFor((s) => !['initializing', 'authenticated'].includes(s.status), SETTLE_MS);
+  }
+
+  /** Not restored (no free slot at boot): it will not run until someone starts it. */
+  async skipRestore(reason: string): Promise<void> {
+    this.session.log('warn', `not restored: ${reason}`);
+    await this.#persist('stopped').catch((err: unknown) => this.session.log('error', describeError(err)));
+  }
+
+  /** Server shutdown: stop without changing the desired state, and never start again. */
+  close(): Promise<void> {
+    return this.#runner.close();
+  }
+
+  /** The shutdown deadline passed: every process of this session ends now. */
+  kill(): Promise<void> {
+    return this.#runner.kill();
+  }
+
+  cancelRestart(): void {
+    this.#runner.cancelRestart();
+  }
+
+  async #startLocked(): Promise<void> {
+    this.#usable();
+    await this.#deps.store.requireRealFolders(this.id);
+    if (this.#runner.running) return;
+    if (this.#record?.desiredState !== 'running') {
+      this.#deps.requireSlot();
+      await this.#persist('running');
+    }
+    await this.#runner.start();
+  }
+
+  #restartWhenDue(): void {
+    this.#lock
+      .run(async () => {
+        if (!this.wantsToRun || this.#deps.isShuttingDown() || this.session.status !== 'failed') return;
+        this.session.restarts += 1;
+        await this.#deps.store.requireRealFolders(this.id);
+        await this.#runner.start();
+      })
+      .catch((err: unknown) => this.session.log('error', `restart failed: ${describeError(err)}`));
+  }
+
+  /** Runs `fn` under the session's lock, once it is known to exist; answers with the session. */
+  async #locked(fn: () => Promise<void>): Promise<Session> {
+    this.#alive();
+    await this.#lock.run(async () => {
+      this.#alive();
+      await fn();
+    });
+    return this.session;
+  }
+
+  /** Writes the desired state, then remembers it: a failed write (507) changes nothing. */
+  async #persist(desiredState: StoredSession['desiredState']): Promise<void> {
+    const record = this.#record;
+    if (!record || record.desiredState === desiredState || this.#deleted) return;
+    const next = { ...record, desiredState };
+    await this.#deps.store.save(next);
+    this.#record = next;
+  }
+
+  #resolved() {
+    return resolveConfig(this.session.engine, this.session.config, this.#deps.defaults);
+  }
+
+  #alive(): void {
+    if (this.#deleted) throw new AppError('SESSION_NOT_FOUND', `no session named "${this.id}"`);
+  }
+
+  #usable(): StoredSession {
+    this.#alive();
+    if (!this.#record) {
+      throw new AppError('SESSION_NOT_READY', `session "${this.id}" cannot run: ${this.#broken ?? 'its config is unreadable'}`, {
+        status: this.session.status,
+      });
+    }
+    return this.#record;
+  }
+
+  #requireSandbox(): void {
+    this.#alive();
+    if (this.session.engine !== 'sandbox') {
+      throw new AppError('ENGINE_MISMATCH', `session "${this.id}" runs the ${this.session.engine} engine; this endpoint is only for sandbox sessions`);
+    }
+  }
+
+  #requireReady(): void {
+    this.#alive();
+    const { status } = this.session;
+    if (status !== 'ready') {
+      throw new AppError(
+        'SESSION_NOT_READY',
+        `session "${this.id}" is ${status}, not ready: ${status === 'qr_ready' ? 'scan its QR code first' : 'wait until it is ready'}`,
+        { status },
+      );
+    }
+  }
+
+  #refuseWhileShuttingDown(): void {
+    if (this.#deps.isShuttingDown()) throw new AppError('SHUTTING_DOWN', 'the server is shutting down: try again once it is back');
+  }
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { ENGINES, SESSION_STATUSES } from '../engines/types.js';
+import { sessionConfigSchema } from './config.js';
+
+/**
+ * The shapes a client sees of a session. The API document and the TypeScript types both derive
+ * from these schemas, so the two cannot drift apart.
+ */
+
+export const qrResourceSchema = z
+  .object({
+    qrCode: z.string().meta({ description: 'data:image/png;base64,...' }),
+    qrData: z.string().meta({ description: 'the raw text the phone reads' }),
+    expiresAt: z.string(),
+    attempt: z.number().int(),
+  })
+  .meta({ id: 'QrCode' });
+export type QrResource = z.infer<typeof qrResourceSchema>;
+
+export const meSchema = z.object({ id: z.string(), name: z.string().nullable() }).meta({ id: 'Me' });
+
+export const sessionResourceSchema = z
+  .object({
+    sessionId: z.string(),
+    status: z.enum(SESSION_STATUSES),
+    engine: z.enum(ENGINES),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    lastActivity: z.string(),
+    me: meSchema.nullable(),
+    error: z.string().nullable(),
+    restarts: z.number().int(),
+    qrAvailable: z.boolean(),
+    config: sessionConfigSchema,
+  })
+  .meta({ id: 'Session' });
+export type SessionResource = z.infer<typeof sessionResourceSchema>;
+
+/** POST /sessions with waitForQR: the session and, if one came, its first QR code. */
+export const createdSessionSchema = sessionResourceSchema
+  .extend({ qr: qrResourceSchema.nullable().optional().meta({ description: 'with waitForQR: the first QR, if one came' }) })
+  .meta({ id: 'CreatedSession' });
+
+export const statusResourceSchema = z
+  .object({
+    sessionId: z.string(),
+    status: z.enum(SESSION_STATUSES),
+    lastActivity: z.string(),
+    error: z.string().nullable(),
+  })
+  .meta({ id: 'SessionStatus' });
+export type StatusResource = z.infer<typeof statusResourceSchema>;
+
+export const logEntrySchema = z
+  .object({ timestamp: z.string(), level: z.enum(['error', 'warn', 'info', 'debug']), message: z.string() })
+  .meta({ id: 'LogEntry' });
+export type LogEntry = z.infer<typeof logEntrySchema>;
