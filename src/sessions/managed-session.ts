@@ -130,12 +130,12 @@ export class ManagedSession {
     return `session:${this.session.id}`;
   }
 
-  start(): Promise<Session> {
+  async start(): Promise<Session> {
     this.#refuseWhileShuttingDown();
     return this.#locked(() => this.#startLocked());
   }
 
-  stop(): Promise<Session> {
+  async stop(): Promise<Session> {
     return this.#locked(async () => {
       // A folder whose config.json is broken never runs: it stays failed, with its reason.
       if (!this.#record) return;
@@ -144,7 +144,7 @@ export class ManagedSession {
     });
   }
 
-  restart(): Promise<Session> {
+  async restart(): Promise<Session> {
     this.#refuseWhileShuttingDown();
     return this.#locked(async () => {
       this.#usable();
@@ -155,7 +155,7 @@ export class ManagedSession {
   }
 
   /** Unlinks the device and removes its login, whatever the session's state; idempotent. */
-  logout(): Promise<Session> {
+  async logout(): Promise<Session> {
     return this.#locked(async () => {
       const record = this.#usable();
       // Never remove anything through a link that leads out of the sessions folder.
@@ -176,7 +176,7 @@ export class ManagedSession {
     });
   }
 
-  update(patch: SessionConfigPatch): Promise<Session> {
+  async update(patch: SessionConfigPatch): Promise<Session> {
     return this.#locked(async () => {
       const record = this.#usable();
       if (patch.engine !== undefined && patch.engine !== record.engine) {
@@ -238,13 +238,13 @@ export class ManagedSession {
     return session;
   }
 
-  sandboxIncoming(from: string, content: string): Promise<IncomingMessage> {
+  async sandboxIncoming(from: string, content: string): Promise<IncomingMessage> {
     this.#requireSandbox();
     this.#requireReady();
     return this.#runner.request('sandbox.incoming', { from, content });
   }
 
-  sandboxOutbox(): Promise<OutboxEntry[]> {
+  async sandboxOutbox(): Promise<OutboxEntry[]> {
     this.#requireSandbox();
     return this.#runner.request('sandbox.outbox', null);
   }
@@ -302,6 +302,8 @@ export class ManagedSession {
       this.#deps.requireSlot();
       await this.#persist('running');
     }
+    // Started by a person: whatever made it give up before gets a fresh set of attempts.
+    this.#runner.resetAttempts();
     await this.#runner.start();
   }
 

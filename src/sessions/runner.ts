@@ -68,6 +68,8 @@ export class SessionRunner {
   #worker: WorkerHandle | undefined;
   /** Workers being ended on purpose: their exit is not a crash. */
   readonly #retired = new WeakSet<WorkerHandle>();
+  /** Workers ended because the session was stopped (not because they failed). */
+  readonly #stopped = new WeakSet<WorkerHandle>();
   readonly #fatalReason = new WeakMap<WorkerHandle, { reason: string; retryable: boolean }>();
   #restartTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
@@ -130,9 +132,18 @@ export class SessionRunner {
     this.#failuresInARow = 0;
     const worker = this.#worker;
     this.#worker = undefined;
-    if (worker) void this.#end(worker, true);
+    if (worker) {
+      this.#stopped.add(worker);
+      void this.#end(worker, true);
+    }
     await this.#endings();
     if (this.session.status !== 'stopped') this.session.setStatus('stopped');
+  }
+
+  /** A fresh set of restart attempts and backoff: the session was started by a person. */
+  resetAttempts(): void {
+    this.#attempt = 0;
+    this.#failuresInARow = 0;
   }
 
   /** For the server's shutdown: stop, and never start again. */
@@ -152,7 +163,7 @@ export class SessionRunner {
       return await worker.request(op, params, this.#deps.timing.requestMs);
     } catch (err) {
       // Stopped on request while this ran: the session is not running, which is no engine failure.
-      if (this.#retired.has(worker) && this.session.status === 'stopped') {
+      if (this.#stopped.has(worker)) {
         throw new AppError('SESSION_NOT_READY', `session ${this.session.id} was stopped while the request ran`, { status: 'stopped' });
       }
       throw err;

@@ -1,0 +1,116 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, open, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startTestServer, type TestServer } from '../helpers/http.js';
+
+/**
+ * A real full disk and a real read-only file system: a small tmpfs mounted for the test (needs
+ * root, as on CI). Elsewhere the tests are skipped with the reason; under CI=true they must run.
+ */
+function tryMount(dir: string): string | null {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
+    return null;
+  } catch (err) {
+    return `cannot mount a tmpfs here (${(err as Error).message.split('\n')[0] ?? ''}): run as root`;
+  }
+}
+
+function remount(dir: string, mode: 'ro' | 'rw'): void {
+  execFileSync('mount', ['-o', `remount,${mode}`, dir], { stdio: 'pipe' });
+}
+
+/** Writes until the file system says ENOSPC. */
+async function fillDisk(file: string): Promise<void> {
+  const handle = await open(file, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (let i = 0; i < 1000; i++) await handle.write(chunk);
+    throw new Error('the tmpfs never filled up');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+describe('a sessions folder that cannot be written', () => {
+  let mountpoint: string;
+  let skip: string | null = null;
+  let srv: TestServer | undefined;
+
+  before(async () => {
+    mountpoint = await mkdtemp(path.join(os.tmpdir(), 'ms-disk-'));
+    skip = tryMount(mountpoint);
+    if (skip && process.env.CI === 'true') throw new Error(skip);
+    if (!skip) srv = await startTestServer([], { dir: mountpoint });
+  });
+
+  after(async () => {
+    if (srv) await srv.stop().catch(() => undefined);
+    if (!skip) {
+      try {
+        remount(mountpoint, 'rw');
+      } catch {
+        // already read-write
+      }
+      execFileSync('umount', ['-l', mountpoint], { stdio: 'pipe' });
+    }
+    await rmdir(mountpoint).catch(() => rm(mountpoint, { recursive: true, force: true }));
+  });
+
+  it('on a full disk, create answers 507, leaves no folder behind, and works once there is room', async (t) => {
+    if (skip || !srv) return t.skip(skip ?? 'no server');
+    const filler = path.join(mountpoint, '.filler');
+    await fillDisk(filler);
+    try {
+      const res = await srv.api('POST', '/api/v1/sessions', { sessionId: 'full1', start: false });
+      assert.equal(res.status, 507);
+      assert.equal(res.body.error.code, 'INSUFFICIENT_STORAGE');
+      assert.match(res.body.error.message, /disk is full \(ENOSPC\); nothing was changed/);
+      assert.deepEqual((await readdir(mountpoint)).filter((n) => n !== '.filler'), [], 'no folder, no staging left');
+      assert.equal((await srv.api('GET', '/api/v1/sessions/full1')).status, 404);
+      const health = await srv.api<never>('GET', '/health');
+      assert.equal(health.status, 503);
+      assert.match(health.text, /cannot be written: the disk is full/);
+    } finally {
+      await rm(filler, { force: true });
+    }
+    const again = await srv.api('POST', '/api/v1/sessions', { sessionId: 'full1', start: false });
+    assert.equal(again.status, 201, 'the retry after freeing space is not a 409');
+    assert.equal((await srv.api('GET', '/health')).status, 200);
+    assert.equal((await srv.api('DELETE', '/api/v1/sessions/full1')).status, 200);
+  });
+
+  it('on a read-only disk, stop, PATCH and DELETE answer 507 and change nothing', async (t) => {
+    if (skip || !srv) return t.skip(skip ?? 'no server');
+    await srv.api('POST', '/api/v1/sessions', { sessionId: 'ro', config: { sandbox: { autoScan: true } } });
+    await srv.manager.waitFor('ro', (s) => s.status === 'ready', 5000);
+    remount(mountpoint, 'ro');
+    try {
+      const stop = await srv.api('POST', '/api/v1/sessions/ro/stop');
+      assert.equal(stop.status, 507);
+      assert.match(stop.body.error.message, /read-only \(EROFS\); nothing was changed/);
+      const patch = await srv.api('PATCH', '/api/v1/sessions/ro', { config: { qrTimeout: 30 } });
+      assert.equal(patch.status, 507);
+      const del = await srv.api('DELETE', '/api/v1/sessions/ro');
+      assert.equal(del.status, 507);
+      const get = await srv.api<{ status: string; config: Record<string, unknown> }>('GET', '/api/v1/sessions/ro');
+      assert.equal(get.status, 200, 'no ghost: the session is still there');
+      assert.equal(get.body.data.status, 'ready', 'still running, as its config.json says');
+      assert.equal(get.body.data.config.qrTimeout, undefined, 'the PATCH did not apply in memory either');
+      assert.ok(srv.manager.workerPids().ro, 'its worker still runs');
+      assert.equal((await srv.api('GET', '/health')).status, 503);
+    } finally {
+      remount(mountpoint, 'rw');
+    }
+    const saved = JSON.parse(await readFile(path.join(mountpoint, 'ro', 'config.json'), 'utf8')) as { desiredState: string };
+    assert.equal(saved.desiredState, 'running');
+    assert.equal((await srv.api('POST', '/api/v1/sessions/ro/stop')).status, 200);
+    assert.equal((await srv.api('DELETE', '/api/v1/sessions/ro')).status, 200);
+    assert.deepEqual(await readdir(mountpoint), []);
+  });
+});
