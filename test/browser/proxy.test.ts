@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/http.js';
 import { requireChromium, waitFor } from '../helpers/browser.js';
@@ -9,6 +10,28 @@ import { SseClient } from '../helpers/sse.js';
 
 const HTTP_PASSWORD = 'http-secret-8f3a';
 const SOCKS_PASSWORD = 'socks-secret-2c9d';
+const HELD_PASSWORD = 'held-secret-41d7';
+
+/** A CONNECT to the relay from another local process: no login. The status, or 0 if none comes in a while. */
+function outsiderConnect(port: number, target: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'CONNECT', path: target });
+    const timer = setTimeout(() => {
+      req.destroy();
+      resolve(0);
+    }, 5000);
+    req.on('connect', (res, socket) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end();
+  });
+}
 
 describe('per-session proxies with a real Chromium', () => {
   let srv: TestServer;
@@ -93,6 +116,34 @@ describe('per-session proxies with a real Chromium', () => {
     assert.equal(patched.status, 200);
     await srv.api('POST', '/api/v1/sessions/via-http/restart');
     await waitFor(() => socksUp.requests.slice(before).some((r) => r.target === 'web.whatsapp.com:443'), 30_000, 'the restarted session to use the new proxy');
+  });
+
+  it("the session's relay lets its browser through and refuses every other local process (407, the upstream never asked); its address is not logged at info", async (t) => {
+    if (!requireChromium(t)) return;
+    const held = await httpProxy('carol', HELD_PASSWORD, { holdAuthenticated: true });
+    try {
+      const created = await srv.api('POST', '/api/v1/sessions', {
+        sessionId: 'held',
+        config: { proxyServerCredentials: { protocol: 'http', address: `127.0.0.1:${String(held.port)}`, username: 'carol', password: HELD_PASSWORD } },
+      });
+      assert.equal(created.status, 201);
+      // The upstream never answers, so the browser keeps waiting and the relay stays up.
+      await waitFor(() => held.requests.find((r) => r.target === 'web.whatsapp.com:443'), 30_000, 'the browser to reach the upstream through the relay');
+      const port = Number(/proxy relay 127\.0\.0\.1:(\d+) → http:\/\/carol:/.exec(srv.logs())?.[1]);
+      assert.ok(port > 0, 'the relay is named in the debug log');
+      const asked = held.requests.length;
+      assert.equal(await outsiderConnect(port, 'web.whatsapp.com:443'), 407);
+      assert.equal(await outsiderConnect(port, `127.0.0.1:${String(held.port)}`), 407);
+      assert.equal(held.requests.length, asked, 'the upstream heard nothing of the outsider');
+
+      const logs = await srv.api<{ level: string; message: string }[]>('GET', '/api/v1/sessions/held/logs?limit=1000');
+      const notDebug = logs.body.data.filter((l) => l.level !== 'debug').map((l) => l.message).join('\n');
+      assert.match(notDebug, /proxy: http:\/\/carol:\*{8}@127\.0\.0\.1:\d+ through a local relay/);
+      assert.doesNotMatch(notDebug, new RegExp(`127\\.0\\.0\\.1:${String(port)}`));
+    } finally {
+      await srv.api('DELETE', '/api/v1/sessions/held');
+      await held.close();
+    }
   });
 });
 

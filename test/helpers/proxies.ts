@@ -34,8 +34,10 @@ function tracked(server: net.Server): () => Promise<void> {
 /**
  * An HTTP proxy that demands Basic credentials and records every CONNECT. Being offline, it
  * answers an authenticated CONNECT with 502 (the target is out of reach), a bad one with 407.
+ * With `tunnelLoopback`, an authenticated CONNECT to 127.0.0.1 is tunnelled (and only that); with
+ * `holdAuthenticated`, an authenticated CONNECT is never answered (a browser behind it keeps waiting).
  */
-export async function httpProxy(user: string, pass: string): Promise<TestProxy> {
+export async function httpProxy(user: string, pass: string, opts: { tunnelLoopback?: boolean; holdAuthenticated?: boolean } = {}): Promise<TestProxy> {
   const requests: Recorded[] = [];
   const server = http.createServer((_req, res) => {
     res.writeHead(405).end();
@@ -48,8 +50,18 @@ export async function httpProxy(user: string, pass: string): Promise<TestProxy> 
     const password = colon >= 0 ? decoded.slice(colon + 1) : undefined;
     requests.push({ target: req.url ?? '', username, password });
     socket.on('error', () => undefined);
+    const loopbackPort = /^127\.0\.0\.1:(\d+)$/.exec(req.url ?? '')?.[1];
     if (username !== user || password !== pass) {
       socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n');
+    } else if (opts.tunnelLoopback && loopbackPort !== undefined) {
+      const target = net.connect(Number(loopbackPort), '127.0.0.1', () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        target.pipe(socket).pipe(target);
+      });
+      target.on('error', () => socket.destroy());
+      socket.on('close', () => target.destroy());
+    } else if (opts.holdAuthenticated) {
+      socket.resume();
     } else {
       socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
     }
@@ -145,4 +157,61 @@ export async function deadPort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+export type Silence =
+  /** Accepts the connection and never says a word. */
+  | 'silent'
+  /** An HTTP proxy that opens any CONNECT tunnel (200), then never forwards a byte. */
+  | 'http-tunnel-then-silent'
+  /** A SOCKS5 proxy (no authentication) that grants any CONNECT, then never forwards a byte. */
+  | 'socks5-tunnel-then-silent'
+  /** A web server that sends its response headers, then never ends the body. */
+  | 'headers-then-silent';
+
+export interface SilentPeer {
+  port: number;
+  /** Connections accepted so far, closed or not. */
+  accepted: number;
+  /** Connections still open (from the server's side). */
+  open(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A peer on 127.0.0.1 that stops answering at the chosen point, and counts what stays open. */
+export async function silentPeer(behaviour: Silence): Promise<SilentPeer> {
+  const server = net.createServer((socket) => {
+    peer.accepted += 1;
+    // Reading, so that the client closing its end is seen and the connection counted closed.
+    socket.on('data', (chunk: Buffer) => {
+      if (behaviour === 'http-tunnel-then-silent' && chunk.toString('latin1').startsWith('CONNECT ')) {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      } else if (behaviour === 'socks5-tunnel-then-silent' && chunk[0] === 0x05 && chunk.length === 2 + (chunk[1] ?? 0)) {
+        socket.write(Buffer.from([0x05, 0x00]));
+      } else if (behaviour === 'socks5-tunnel-then-silent' && chunk[0] === 0x05 && chunk[1] === 0x01) {
+        socket.write(Buffer.from([0x05, 0x00, 0x00, 0x01, 127, 0, 0, 1, 0, 80]));
+      } else if (behaviour === 'headers-then-silent' && /^[A-Z]+ \S+ HTTP\/1\.1\r\n/.test(chunk.toString('latin1'))) {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\nfirst bytes');
+      }
+    });
+  });
+  const closeAll = tracked(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const peer: SilentPeer = {
+    port: (server.address() as net.AddressInfo).port,
+    accepted: 0,
+    open: () => new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
+    close: closeAll,
+  };
+  return peer;
+}
+
+/** Waits, a bounded while, until nothing the peer accepted is still open; the count otherwise. */
+export async function openAfterSettling(peer: SilentPeer, boundMs = 5000): Promise<number> {
+  const end = Date.now() + boundMs;
+  for (;;) {
+    const open = await peer.open();
+    if (open === 0 || Date.now() > end) return open;
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

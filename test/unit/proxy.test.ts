@@ -68,10 +68,11 @@ describe('proxy settings', () => {
   });
 });
 
-/** Asks the relay for a tunnel, as Chromium does, and returns the status line. */
+/** Asks the relay for a tunnel, as the session's browser does (with the relay's login), and returns the status. */
 function connectThrough(relay: Relay, target: string): Promise<string> {
+  const auth = Buffer.from(`${relay.login.username}:${relay.login.password}`).toString('base64');
   return new Promise((resolve, reject) => {
-    const req = http.request(relay.url, { method: 'CONNECT', path: target });
+    const req = http.request(relay.url, { method: 'CONNECT', path: target, headers: { 'proxy-authorization': `Basic ${auth}` } });
     req.on('connect', (res, socket) => {
       socket.destroy();
       resolve(String(res.statusCode));

@@ -67,10 +67,10 @@ export class WaAutomateEngine extends Engine {
     process.chdir(sessionDataDir);
     process.env.NO_UPDATE_NOTIFIER = '1';
     this.#setStatus('initializing');
-    const flags: string[] = [];
+    let proxy = '';
     if (config.proxyServerCredentials) {
-      // The relay starts before the browser, which only ever sees the relay: no credentials, and
-      // every request (the WebSocket included) goes through the upstream.
+      // The relay starts before the browser, which only ever sees the relay: every request (the
+      // WebSocket included) goes through the upstream, with credentials the browser never holds.
       const upstream = normalizeProxy(config.proxyServerCredentials);
       try {
         this.#relay = await startRelay(upstream, (level, message) => this.log(level, message));
@@ -78,13 +78,12 @@ export class WaAutomateEngine extends Engine {
         this.#fail(`could not start the local relay to the proxy ${describeProxy(upstream)}: ${describeError(err)}`, true);
         return;
       }
-      flags.push(`--proxy-server=${this.#relay.url}`);
+      proxy = `proxy: ${describeProxy(upstream)} through a local relay; `;
     }
-    const options = createConfig(this.#ctx, browser.path, flags);
-    this.log(
-      'info',
-      `launching ${browser.path} for https://web.whatsapp.com/ (profile: session-data/_IGNORE_${sessionId}; flags: ${(options.chromiumArgs as string[]).join(' ')})`,
-    );
+    const options = createConfig(this.#ctx, browser.path, this.#relay);
+    // The relay's address is for debug logs only (startRelay logs it).
+    const flags = (options.chromiumArgs as string[]).filter((flag) => !flag.startsWith('--proxy-server='));
+    this.log('info', `launching ${browser.path} for https://web.whatsapp.com/ (profile: session-data/_IGNORE_${sessionId}; ${proxy}flags: ${flags.join(' ')})`);
     const wa = (await import('@open-wa/wa-automate')) as unknown as WaModule;
     this.#listen(wa);
     void wa.create(options).then(
@@ -109,7 +108,8 @@ export class WaAutomateEngine extends Engine {
       if (!text || text === '{}' || text === 'SUCCESS') return;
       // Our flags are deliberate (see options.ts); the generic warning would only alarm.
       if (text.startsWith('Using custom chromium args')) return;
-      this.log('info', `wa-automate: ${text}`);
+      // open-wa names the proxy it was given: the relay, whose address is for debug logs only.
+      this.log(text.startsWith('Active proxy:') ? 'debug' : 'info', `wa-automate: ${text}`);
       if (/QR code scanned|successfulScan|^Authenticated$/i.test(text)) this.#onAuthenticated();
     });
   }

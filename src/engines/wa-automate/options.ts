@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { EngineContext } from '../types.js';
+import type { Relay } from '../../proxy/relay.js';
 
 /**
  * Flags every session's browser gets on top of open-wa's and puppeteer's own (which already carry
@@ -19,7 +20,7 @@ export function chromiumFlags(ctx: EngineContext, extra: string[] = []): string[
  * WhatsApp, write outside the session's folder, print to a terminal or end the process is off:
  * the server supervises, so timeouts, restarts and the browser-close policy are ours.
  */
-export function createConfig(ctx: EngineContext, executablePath: string, extraFlags: string[] = []): Record<string, unknown> {
+export function createConfig(ctx: EngineContext, executablePath: string, relay?: Pick<Relay, 'url' | 'login'>): Record<string, unknown> {
   const { config } = ctx;
   return {
     sessionId: ctx.sessionId,
@@ -31,7 +32,8 @@ export function createConfig(ctx: EngineContext, executablePath: string, extraFl
     headless: config.headless,
     executablePath,
     useChrome: false,
-    chromiumArgs: chromiumFlags(ctx, extraFlags),
+    // The browser only ever sees the session's relay, never the upstream or its credentials.
+    chromiumArgs: chromiumFlags(ctx, relay ? [`--proxy-server=${relay.url}`] : []),
     // Enforced by the engine (open-wa doubles qrTimeout and ignores authTimeout under multi-device).
     qrTimeout: 0,
     authTimeout: 0,
@@ -56,6 +58,11 @@ export function createConfig(ctx: EngineContext, executablePath: string, extraFl
     logConsoleErrors: false,
     screenshotOnInitializationBrowserError: false,
     blockCrashLogs: true,
-    useNativeProxy: false,
+    // open-wa hands these to page.authenticate() before it navigates (controllers/browser.js), so
+    // the browser logs in to the relay, which refuses everyone else. useNativeProxy keeps the
+    // traffic in the browser: without it open-wa re-sends every page request from Node through
+    // smashah-puppeteer-page-proxy (and WebSockets not at all).
+    ...(relay ? { proxyServerCredentials: { address: relay.url, username: relay.login.username, password: relay.login.password } } : {}),
+    useNativeProxy: true,
   };
 }
