@@ -1,3 +1,6 @@
+import { connect, type Socket } from 'node:net';
+import type { SessionManager } from '../../src/sessions/manager.js';
+
 export interface SseEvent {
   event: string;
   data: unknown;
@@ -95,4 +98,108 @@ export class SseClient {
   close(): void {
     this.#controller.abort();
   }
+}
+
+/**
+ * A client that sends the GET of an event stream and then never reads: what the server writes piles
+ * up in the kernel's buffers, then in the server. `drain()` starts reading at last and resolves with
+ * everything received once the server has ended the connection.
+ */
+export class StalledSseClient {
+  readonly socket: Socket;
+  readonly connected: Promise<void>;
+
+  constructor(url: string, path: string, headers: Record<string, string> = {}) {
+    const { hostname, port } = new URL(url);
+    this.socket = connect({ host: hostname, port: Number(port) });
+    // Never flowing: Node stops taking data from the kernel once its read-ahead buffer is full.
+    this.socket.pause();
+    const lines = [`GET ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Accept: text/event-stream'];
+    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+    this.connected = new Promise((resolve, reject) => {
+      this.socket.once('connect', () => resolve());
+      this.socket.once('error', reject);
+    });
+    this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  }
+
+  /** Reads what the server sent; resolves at the end of the connection, rejects after `timeoutMs`. */
+  drain(timeoutMs = 10_000): Promise<string> {
+    const chunks: Buffer[] = [];
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.socket.destroy();
+        reject(new Error(`the server did not end the stream within ${String(timeoutMs)} ms`));
+      }, timeoutMs);
+      this.socket.on('data', (c: Buffer) => chunks.push(c));
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+      this.socket.resume();
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface ListenerCount {
+  /** Listeners attached to the manager through on() and not yet removed. */
+  count(): number;
+  /** Resolves once count() is `n`; rejects after `timeoutMs`. */
+  waitFor(n: number, timeoutMs?: number): Promise<void>;
+  /** Takes the counting out again. */
+  restore(): void;
+}
+
+/**
+ * Counts the manager's listeners from now on (the emitter inside it is private): its own on() and
+ * off() are wrapped on the instance, and the unsubscribe function on() returns calls off().
+ */
+export function countListeners(manager: SessionManager): ListenerCount {
+  // The methods are generic over the event map; the count needs only names and identities.
+  const target = manager as unknown as { on(event: string, listener: unknown): () => void; off(event: string, listener: unknown): void };
+  const on = target.on.bind(target);
+  const off = target.off.bind(target);
+  const live = new Map<string, Set<unknown>>();
+  const waiters = new Set<() => void>();
+  const count = (): number => [...live.values()].reduce((n, set) => n + set.size, 0);
+  const changed = (): void => {
+    for (const wake of waiters) wake();
+  };
+  target.on = (event, listener) => {
+    const set = live.get(event) ?? new Set();
+    live.set(event, set.add(listener));
+    changed();
+    return on(event, listener);
+  };
+  target.off = (event, listener) => {
+    live.get(event)?.delete(listener);
+    changed();
+    off(event, listener);
+  };
+  return {
+    count,
+    waitFor: (n, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const wake = (): void => {
+          if (count() !== n) return;
+          clearTimeout(timer);
+          waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(wake);
+          reject(new Error(`the manager has ${String(count())} listeners, not ${String(n)}, after ${String(timeoutMs)} ms`));
+        }, timeoutMs);
+        waiters.add(wake);
+        wake();
+      }),
+    restore: () => {
+      delete (target as { on?: unknown }).on;
+      delete (target as { off?: unknown }).off;
+    },
+  };
 }

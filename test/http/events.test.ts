@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/http.js';
-import { SseClient } from '../helpers/sse.js';
+import { countListeners, SseClient } from '../helpers/sse.js';
 
 describe('Server-Sent Events', () => {
   let srv: TestServer;
@@ -65,6 +65,20 @@ describe('Server-Sent Events', () => {
     await srv.api('DELETE', '/api/v1/sessions/ev2');
     await all.next('deleted', (d: { sessionId: string }) => d.sessionId === 'ev2');
     assert.equal(one.events.some((e) => (e.data as { sessionId?: string }).sessionId === 'ev2'), false);
+  });
+
+  it('a stream its client closes takes every listener off the manager', async () => {
+    const listeners = countListeners(srv.manager);
+    try {
+      const streams = [open('/api/v1/events'), open('/api/v1/sessions/ev1/events')];
+      await Promise.all(streams.map((s) => s.opened));
+      await Promise.all(streams.map((s) => s.next('status')));
+      assert.ok(listeners.count() > 0);
+      for (const s of streams) s.close();
+      await listeners.waitFor(0);
+    } finally {
+      listeners.restore();
+    }
   });
 
   it('an unknown session stream is a 404 in the envelope', async () => {
