@@ -78,7 +78,7 @@ export function buildProgram(version: string): Command {
     .addOption(new Option('--executable-path <path>', 'browser to launch (default: found automatically)').env('MULTI_SESSION_EXECUTABLE_PATH'))
     .addOption(new Option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`).default('info').env('MULTI_SESSION_LOG_LEVEL'))
     .addOption(new Option('--max-body <size>', 'largest JSON body accepted').default('64mb').env('MULTI_SESSION_MAX_BODY'))
-    .addOption(new Option('--rate-limit <n>', 'requests a minute per client on /api/v1 (0: off)').default('600').env('MULTI_SESSION_RATE_LIMIT'))
+    .addOption(new Option('--rate-limit <n>', 'requests a minute per client on /api/v1 (0: off)').default('6000').env('MULTI_SESSION_RATE_LIMIT'))
     .addOption(
       new Option('--send-rate-limit <n>', 'messages a minute per session on the send endpoints (0: off)').default('60').env('MULTI_SESSION_SEND_RATE_LIMIT'),
     )

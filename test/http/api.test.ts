@@ -81,8 +81,7 @@ describe('HTTP API (sandbox engine, real listening server)', () => {
   it('sandbox scan → ready; then send-text, send-image, send-file and the outbox', async () => {
     const scan = await srv.api<SessionResource>('POST', '/api/v1/sessions/my-session-1/sandbox/scan');
     assert.equal(scan.status, 200);
-    assert.equal(scan.body.data.status, 'authenticated');
-    await ready('my-session-1');
+    assert.equal(scan.body.data.status, 'ready', 'the scan answers once the session can send');
     expectError(await srv.api('GET', '/api/v1/sessions/my-session-1/qr'), 409, 'QR_NOT_AVAILABLE');
     expectError(await srv.api('POST', '/api/v1/sessions/my-session-1/sandbox/scan'), 409, 'QR_NOT_AVAILABLE');
 
