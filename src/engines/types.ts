@@ -49,11 +49,9 @@ export interface Me {
   name: string | null;
 }
 
-/** Engines report the session statuses themselves; `stopped` only after a logout. */
-export type EngineStatusName = SessionStatus;
-
 export interface EngineStatus {
-  status: EngineStatusName;
+  /** Engines report the session statuses themselves; `stopped` only after a logout. */
+  status: SessionStatus;
   error?: string | null;
   me?: Me | null;
   /** For `failed`: whether restarting could help (a QR timeout or a missing browser: no). */

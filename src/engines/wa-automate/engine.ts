@@ -1,8 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { AppError, describeError } from '../../errors.js';
-import { Engine, type EngineContext, type EngineStatus, type EngineStatusName, type MediaMessage, type Me, type SentMessage, type TextMessage } from '../types.js';
+import { Engine, type EngineContext, type EngineStatus, type MediaMessage, type Me, type SentMessage, type SessionStatus, type TextMessage } from '../types.js';
 import { findBrowser } from './browser.js';
+import { profileDir } from './login.js';
 import { describeStartFailure, fromState, sentMessageId, toAck, toIncoming, type WaMessage } from './mapping.js';
 import { createConfig } from './options.js';
 import { describeProxy, normalizeProxy } from '../../proxy/parse.js';
@@ -42,7 +42,7 @@ const KILL_TIMEOUT_MS = 5000;
 export class WaAutomateEngine extends Engine {
   readonly #ctx: EngineContext;
   #client: WaClient | undefined;
-  #status: EngineStatusName = 'initializing';
+  #status: SessionStatus = 'initializing';
   #qrAttempt = 0;
   #qrData = '';
   #qrTimer: NodeJS.Timeout | undefined;
@@ -260,10 +260,10 @@ export class WaAutomateEngine extends Engine {
 
   async #removeLogin(): Promise<void> {
     const { sessionDataDir, sessionId } = this.#ctx;
-    await rm(path.join(sessionDataDir, `_IGNORE_${sessionId}`), { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
+    await rm(profileDir(sessionDataDir, sessionId), { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
   }
 
-  #setStatus(status: EngineStatusName, me?: Me, error: string | null = null): void {
+  #setStatus(status: SessionStatus, me?: Me, error: string | null = null): void {
     if (this.#stopped) return;
     this.#status = status;
     this.emit('status', { status, error, ...(me ? { me } : {}) });

@@ -1,5 +1,5 @@
-import path from 'node:path';
 import type { EngineContext } from '../types.js';
+import { profileDir } from './login.js';
 import type { Relay } from '../../proxy/relay.js';
 
 /**
@@ -27,7 +27,7 @@ export function createConfig(ctx: EngineContext, executablePath: string, relay?:
     sessionDataPath: ctx.sessionDataDir,
     // open-wa picks this profile itself only with multiDevice; given always, the login stays in the
     // session's folder (and the sweep finds its browser) either way.
-    userDataDir: path.join(ctx.sessionDataDir, `_IGNORE_${ctx.sessionId}`),
+    userDataDir: profileDir(ctx.sessionDataDir, ctx.sessionId),
     multiDevice: config.multiDevice,
     headless: config.headless,
     executablePath,
