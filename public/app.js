@@ -19,7 +19,12 @@ const state = {
   /** @type {any} */ info: null,
   infoAt: 0,
   /** @type {Map<string, any>} */ sessions: new Map(),
-  /** @type {Map<string, { dataUrl: string, attempt: number, expiresAt: string }>} */ qr: new Map(),
+  /**
+   * The current QR per session, kept as the API gives it (GET …/qr, or the `qr` event, which adds
+   * its sessionId): one shape for both.
+   * @type {Map<string, { qrCode: string, qrData: string, expiresAt: string, attempt: number }>}
+   */
+  qr: new Map(),
   /** @type {Map<string, any[]>} */ messages: new Map(),
   /** @type {string | null} */ selected: null,
   loaded: false,
@@ -129,11 +134,11 @@ async function fetchQr(id) {
   try {
     const qr = await api('GET', sessionPath(id, '/qr'));
     if (!state.sessions.get(id)?.qrAvailable) return;
-    const value = { dataUrl: qr.qrCode, attempt: qr.attempt, expiresAt: qr.expiresAt };
+    // A newer code may have come on the event stream while this request was out.
     const current = state.qr.get(id);
-    if (current && current.attempt > value.attempt) return;
-    state.qr.set(id, value);
-    detail.setQr(id, value);
+    if (current && current.attempt > qr.attempt) return;
+    state.qr.set(id, qr);
+    detail.setQr(id, qr);
   } catch {
     // 409 QR_NOT_AVAILABLE: it rotated or was scanned meanwhile; the events say what came next
   }
@@ -181,19 +186,24 @@ function onEvent(type, data) {
       upsert(data.session);
       if (data.status !== data.previous) {
         announce(`${id} is now ${statusLabel(data.status)}${data.error ? `: ${data.error}` : ''}`);
-        if (data.status === 'failed') toast(`${id} failed: ${data.error ?? 'no reason given'}`, 'error');
+        // One notice per failing session: a session that keeps failing (restarts, then gives up)
+        // updates it rather than stacking one per attempt.
+        if (data.status === 'failed') toast(`${id} failed: ${data.error ?? 'no reason given'}`, 'error', `failed:${id}`);
       }
       break;
     }
     case 'qr': {
-      const value = { dataUrl: data.dataUrl, attempt: data.attempt, expiresAt: data.expiresAt };
-      state.qr.set(id, value);
+      state.qr.set(id, data);
       const s = state.sessions.get(id);
       if (s && !s.qrAvailable) {
-        state.sessions.set(id, { ...s, qrAvailable: true });
-        list.upsert(state.sessions.get(id));
+        // The status event (qr_ready) may have come before its first code: the session has one now,
+        // so that a later re-render of the details from this copy does not drop the code.
+        const updated = { ...s, qrAvailable: true };
+        state.sessions.set(id, updated);
+        list.upsert(updated);
+        if (state.selected === id) detail.update(updated);
       }
-      detail.setQr(id, value);
+      detail.setQr(id, data);
       break;
     }
     case 'log': {

@@ -314,15 +314,13 @@ export class DetailView {
     el.proxyText.classList.toggle('muted', !proxy);
     el.proxyBtn.hidden = !proxy;
     el.config.textContent = JSON.stringify(session.config ?? {}, null, 2);
-    el.sendCard.querySelector('button[type=submit]').disabled = session.status !== 'ready';
-    el.sendCard.classList.toggle('inactive', session.status !== 'ready');
-    if (el.sandboxCard) {
-      el.sandboxCard.querySelector('button[type=submit]').disabled = session.status !== 'ready';
-      el.sandboxCard.classList.toggle('inactive', session.status !== 'ready');
-    }
+    // Only a ready session can send or receive: the forms that need it are not offered before.
+    const ready = session.status === 'ready';
+    el.sendCard.hidden = !ready;
+    if (el.sandboxCard) el.sandboxCard.hidden = !ready;
   }
 
-  /** A QR for this session (or null: it is gone). */
+  /** A QR for this session, as the API gives it ({ qrCode, qrData, expiresAt, attempt }), or null: it is gone. */
   setQr(sessionId, qr) {
     if (sessionId !== this.id) return;
     this.qr = qr;
@@ -332,7 +330,7 @@ export class DetailView {
   #renderQr() {
     const el = this.el;
     const s = this.session;
-    const src = this.qr ? safeImageUrl(this.qr.dataUrl) : null;
+    const src = this.qr ? safeImageUrl(this.qr.qrCode) : null;
     const waitingText =
       s.status === 'initializing' ? 'Starting the session; the QR code appears here.' : s.status === 'authenticated' ? 'Scanned. Loading WhatsApp…' : s.status === 'qr_ready' ? 'Fetching the QR code…' : '';
     const showCard = Boolean(src) || waitingText !== '';
