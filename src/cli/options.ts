@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ENGINES, type EngineName } from '../sessions/config.js';
+import { ENGINES, type EngineName } from '../engines/types.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 
 export interface ServerConfig {

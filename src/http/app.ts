@@ -4,7 +4,9 @@ import swaggerUi from 'swagger-ui-express';
 import { childLogger, type Logger } from '../log.js';
 import type { SessionManager } from '../sessions/manager.js';
 import { EventTokens, requireApiKey } from './auth.js';
-import { apiNotFound, errorHandler, requireJsonBody } from './errors.js';
+import { errorHandler, requireJsonBody } from './errors.js';
+import { methodNotAllowed, notFound } from './fallbacks.js';
+import { verifyJsonComplexity } from './json-limits.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { mount, type RouteDef } from './route.js';
 import { docsRoutes } from './routes/docs.js';
@@ -14,7 +16,7 @@ import { proxyRoutes } from './routes/proxy.js';
 import { sandboxRoutes } from './routes/sandbox.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
-import { clientLimiter, corsFor, docsSecurityHeaders, securityHeaders, sendLimiter } from './security.js';
+import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, securityHeaders, sendLimiter } from './security.js';
 
 export interface AppDeps {
   manager: SessionManager;
@@ -25,7 +27,7 @@ export interface AppDeps {
   maxBodyBytes: number;
   /** When set, /api/v1 and /info need it (X-API-Key or Bearer). */
   apiKey?: string | undefined;
-  /** Requests a minute per client on /api/v1 (0: off). */
+  /** Requests a minute per client on /api/v1 and /info, refused ones included (0: off). */
   rateLimit?: number;
   /** Sends a minute per session (0: off). */
   sendRateLimit?: number;
@@ -50,14 +52,13 @@ export function createApp(deps: AppDeps): App {
     ...messageRoutes(deps.manager),
     ...sandboxRoutes(deps.manager),
     ...proxyRoutes(deps.manager),
-    ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000 }, tokens),
+    ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000, logger: log }, tokens),
     ...systemRoutes(deps.manager, deps.info),
     ...docsRoutes(() => openApiDocument),
   ];
   const openApiDocument = buildOpenApiDocument(routes, {
     title: 'WhatsApp multi-session server',
     version: deps.info.version,
-    serverUrl: deps.info.publicUrl,
     apiKey: Boolean(deps.apiKey),
     rateLimited: rateLimit > 0,
     sendRateLimited: sendRateLimit > 0,
@@ -80,15 +81,14 @@ export function createApp(deps: AppDeps): App {
   const cors = corsFor(deps.corsOrigins ?? []);
   if (cors) app.use('/api/v1', cors);
 
-  // Rate limiting comes before authentication, so guessing keys is limited too.
+  // Rate limiting comes before authentication, so guessing keys is limited too, on every guarded path.
   const perClient = clientLimiter(rateLimit);
-  if (perClient) app.use('/api/v1', perClient);
-  if (deps.apiKey) {
-    const auth = requireApiKey(deps.apiKey, tokens);
-    app.use('/api/v1', auth);
-    app.use('/info', auth);
+  const auth = deps.apiKey ? requireApiKey(deps.apiKey, tokens) : undefined;
+  for (const prefix of GUARDED_PREFIXES) {
+    if (perClient) app.use(prefix, perClient);
+    if (auth) app.use(prefix, auth);
   }
-  app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false }));
+  app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity }));
 
   const perSession = sendLimiter(sendRateLimit);
   const router = express.Router();
@@ -97,10 +97,12 @@ export function createApp(deps: AppDeps): App {
     mount(router, def, before);
   }
   app.use(router);
-  app.use('/api/v1', apiNotFound);
+  app.use(methodNotAllowed(routes));
+  app.use('/api/v1', notFound);
   // Swagger UI's scripts and styles; the page itself is the /api-docs route above.
   app.use('/api-docs', swaggerUi.serveFiles(openApiDocument));
   app.use(express.static(path.resolve(deps.publicDir), { index: 'index.html', maxAge: 0 }));
+  app.use(notFound);
   app.use(errorHandler(log));
   return { app, routes, openApiDocument };
 }

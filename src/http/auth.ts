@@ -56,26 +56,33 @@ export class EventTokens {
 
 const EVENT_STREAM = /^\/api\/v1\/(?:events|sessions\/[^/]+\/events)\/?$/;
 
+/**
+ * Sent with every 401 (RFC 9110 asks for it): the two ways to present the key. Neither scheme makes a
+ * browser show a login box, as Basic would.
+ */
+export const WWW_AUTHENTICATE = 'Bearer realm="wa-multi-session", ApiKey realm="wa-multi-session", header="X-API-Key"';
+
 export function requireApiKey(apiKey: string, tokens: EventTokens): RequestHandler {
-  return (req, _res, next) => {
+  return (req, res, next) => {
+    const refuse = (message: string): void => {
+      res.setHeader('WWW-Authenticate', WWW_AUTHENTICATE);
+      next(new AppError('UNAUTHORIZED', message));
+    };
     const token = req.query.token;
     if (req.method === 'GET' && typeof token === 'string' && EVENT_STREAM.test(req.originalUrl.split('?')[0] ?? '')) {
       if (tokens.verify(token)) {
         next();
         return;
       }
-      next(new AppError('UNAUTHORIZED', 'the event stream token is invalid or expired: get a new one from POST /api/v1/events/token'));
+      refuse('the event stream token is invalid or expired: get a new one from POST /api/v1/events/token');
       return;
     }
     const given = presentedKey(req.headers);
     if (!keyMatches(apiKey, given)) {
-      next(
-        new AppError(
-          'UNAUTHORIZED',
-          given === undefined
-            ? 'this server needs an API key: send it as "X-API-Key: <key>" or "Authorization: Bearer <key>"'
-            : 'the API key is wrong',
-        ),
+      refuse(
+        given === undefined
+          ? 'this server needs an API key: send it as "X-API-Key: <key>" or "Authorization: Bearer <key>"'
+          : 'the API key is wrong',
       );
       return;
     }

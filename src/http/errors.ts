@@ -1,40 +1,105 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, isAppError } from '../errors.js';
+import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { TOO_COMPLEX } from './json-limits.js';
 
-interface BodyParserError {
+/**
+ * An error answer stays small whatever the request was: a body with thousands of bad keys, or one
+ * key a megabyte long, must not come back as a bigger error than it was as a request.
+ */
+export const MAX_DETAILS = 20;
+const MAX_MESSAGE = 500;
+const MAX_DETAIL_TEXT = 200;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+/** A 400 about one field; `path` is prefixed with where it was: `body.`, `params.` or `query.`. */
+export function fieldError(path: string, message: string): AppError {
+  return new AppError('VALIDATION_ERROR', `${path}: ${message}`, [{ path, message }] satisfies FieldIssue[]);
+}
+
+/** Details as sent: at most MAX_DETAILS entries, each text clipped. */
+function boundDetails(details: unknown): unknown {
+  if (!Array.isArray(details)) return details;
+  return details.slice(0, MAX_DETAILS).map((entry: unknown) => {
+    if (typeof entry !== 'object' || entry === null) return entry;
+    const out: Record<string, unknown> = { ...entry };
+    for (const [key, value] of Object.entries(out)) if (typeof value === 'string') out[key] = clip(value, MAX_DETAIL_TEXT);
+    return out;
+  });
+}
+
+interface HttpLikeError {
   type?: string;
   status?: number;
+  statusCode?: number;
+  expose?: boolean;
   limit?: number;
+  message?: string;
 }
 
 /** Errors thrown by express.json(), recognised by their `type`. */
-function fromBodyParser(err: unknown): AppError | null {
-  const type = (err as BodyParserError | null)?.type;
-  switch (type) {
+function fromBodyParser(err: HttpLikeError): AppError | null {
+  switch (err.type) {
     case 'entity.parse.failed':
-      return new AppError('VALIDATION_ERROR', 'the request body is not valid JSON');
-    case 'entity.too.large': {
-      const limit = (err as BodyParserError).limit;
+      return fieldError('body', 'not valid JSON');
+    case TOO_COMPLEX:
+      return fieldError('body', err.message ?? 'too many keys or too deeply nested');
+    case 'entity.too.large':
       return new AppError(
         'PAYLOAD_TOO_LARGE',
-        `the request body is larger than the server accepts${limit ? ` (${String(Math.round(limit / 1024 / 1024))} MB, --max-body)` : ''}`,
+        `the request body is larger than the server accepts${err.limit ? ` (${String(Math.round(err.limit / 1024 / 1024))} MB, --max-body)` : ''}`,
       );
-    }
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new AppError('UNSUPPORTED_MEDIA', 'send the body as UTF-8 JSON');
     case 'request.aborted':
     case 'stream.not.readable':
-      return new AppError('VALIDATION_ERROR', 'the request body was cut short');
+      return fieldError('body', 'cut short');
     default:
       return null;
   }
 }
 
+const BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA',
+};
+
+/**
+ * Other client errors Express and its parts raise (a path parameter that does not decode, a header
+ * the body parser refuses): same status family, our envelope, never Express's HTML page. Only
+ * http-errors' errors (they carry `expose`) and the router's URIError: a library's error that merely
+ * has a `status` stays a 500.
+ */
+function fromHttpError(err: HttpLikeError): AppError | null {
+  const status = err.status ?? err.statusCode;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return null;
+  if (err instanceof URIError) return fieldError('params', 'not valid percent-encoding');
+  if (typeof err.expose !== 'boolean') return null;
+  const code = BY_STATUS[status] ?? 'VALIDATION_ERROR';
+  const said = err.expose && err.message ? err.message : 'the server cannot handle this request';
+  return new AppError(code, code === 'VALIDATION_ERROR' ? `the request is malformed: ${said}` : said);
+}
+
+function toAppError(err: unknown): AppError | null {
+  if (isAppError(err)) return err;
+  if (typeof err !== 'object' || err === null) return null;
+  return fromBodyParser(err) ?? fromHttpError(err);
+}
+
 export function sendError(res: Parameters<RequestHandler>[1], err: AppError): void {
-  const error: Record<string, unknown> = { code: err.code, message: err.message };
-  if (err.details !== undefined) error.details = err.details;
+  const error: Record<string, unknown> = { code: err.code, message: clip(err.message, MAX_MESSAGE) };
+  if (err.details !== undefined) error.details = boundDetails(err.details);
   res.status(err.status).json({ success: false, error });
 }
 
@@ -48,10 +113,6 @@ export const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
-export const apiNotFound: RequestHandler = (req, _res, next) => {
-  next(new AppError('NOT_FOUND', `no such endpoint: ${req.method} ${req.path} (see /api-docs)`));
-};
-
 /** The one place an error becomes a response. A 500 says nothing of the request or the stack. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
@@ -59,7 +120,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       next(err);
       return;
     }
-    const appError = isAppError(err) ? err : fromBodyParser(err);
+    const appError = toAppError(err);
     if (appError) {
       sendError(res, appError);
       return;

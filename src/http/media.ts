@@ -1,6 +1,6 @@
 import path from 'node:path';
 import mime from 'mime-types';
-import { AppError } from '../errors.js';
+import { fieldError } from './errors.js';
 
 export interface DecodedMedia {
   buffer: Buffer;
@@ -11,25 +11,30 @@ const DATA_URL = /^data:([^;,]*)((?:;[^;,]*)*),/i;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
 
+/**
+ * What a media `data` field may look like, for the schema (and so the API document): an optional
+ * base64 data URL head (any case, as data URLs are), then base64 or base64url characters and line
+ * breaks. decodeMedia checks the rest (one alphabet, a whole number of bytes, not empty).
+ */
+export const MEDIA_DATA_PATTERN = /^(?:[Dd][Aa][Tt][Aa]:[^,]*;[Bb][Aa][Ss][Ee]64,)?[A-Za-z0-9+/_=\s-]+$/;
+
 /** A data URL or bare base64, decoded; anything that is not base64 is a 400 naming the field. */
-export function decodeMedia(data: string, field = 'data'): DecodedMedia {
+export function decodeMedia(data: string, path = 'body.data'): DecodedMedia {
   let declaredType: string | undefined;
   let payload = data;
   const match = DATA_URL.exec(data);
   if (match) {
-    if (!/;base64$/i.test(match[2] ?? '')) {
-      throw new AppError('VALIDATION_ERROR', `${field} must be a base64 data URL (data:<type>;base64,...)`, [{ path: field }]);
-    }
+    if (!/;base64$/i.test(match[2] ?? '')) throw fieldError(path, 'must be a base64 data URL (data:<type>;base64,...)');
     declaredType = (match[1] ?? '').toLowerCase() || undefined;
     payload = data.slice(match[0].length);
   }
   payload = payload.replace(/\s+/g, '');
   const urlSafe = !BASE64.test(payload) && BASE64URL.test(payload);
   if ((!BASE64.test(payload) && !urlSafe) || payload.replace(/=+$/, '').length % 4 === 1) {
-    throw new AppError('VALIDATION_ERROR', `${field} is not valid base64`, [{ path: field }]);
+    throw fieldError(path, 'not valid base64');
   }
   const buffer = Buffer.from(payload, urlSafe ? 'base64url' : 'base64');
-  if (buffer.length === 0) throw new AppError('VALIDATION_ERROR', `${field} is empty`, [{ path: field }]);
+  if (buffer.length === 0) throw fieldError(path, 'empty: no bytes');
   return { buffer, declaredType };
 }
 

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import { AppError, type ErrorCode } from '../errors.js';
+import { MAX_DETAILS, type FieldIssue } from './errors.js';
 
 export type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -27,6 +28,8 @@ export interface RouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodType =
   method: Method;
   /** Express-style path from the server's root, e.g. /api/v1/sessions/:id */
   path: string;
+  /** The OpenAPI operationId (camelCase, what generated clients name the call); derived from method and path if absent. */
+  operationId?: string;
   summary: string;
   description?: string;
   tags: string[];
@@ -34,6 +37,8 @@ export interface RouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodType =
   query?: Q;
   body?: B;
   success: { status: number; description: string; schema?: z.ZodType; contentType?: string };
+  /** Answers other than success and the error envelope, e.g. /health's 503 with its checks. */
+  alsoAnswers?: { status: number; description: string; schema: z.ZodType }[];
   errors: ErrorCode[];
   /** Counts against the session's --send-rate-limit. */
   sends?: boolean;
@@ -46,13 +51,24 @@ export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.Z
   return def;
 }
 
+/** `post /api/v1/sessions/:id/send-text` → `postSessionsByIdSendText`: unique, as method and path are. */
+export function operationIdOf(def: RouteDef): string {
+  if (def.operationId) return def.operationId;
+  const words = def.path
+    .replace(/^\/api\/v1(?=\/|$)/, '')
+    .split(/[/.-]+/)
+    .filter(Boolean)
+    .flatMap((part) => (part.startsWith(':') ? ['by', part.slice(1)] : [part]));
+  return [def.method, ...words.map((w) => w.charAt(0).toUpperCase() + w.slice(1))].join('');
+}
+
 export function validationError(where: string, error: z.ZodError): AppError {
-  const details = error.issues.map((issue) => ({
+  const details: FieldIssue[] = error.issues.slice(0, MAX_DETAILS).map((issue) => ({
     path: [where, ...issue.path.map(String)].join('.'),
     message: issue.message,
   }));
   const first = details[0];
-  const more = details.length > 1 ? ` (and ${String(details.length - 1)} more)` : '';
+  const more = error.issues.length > 1 ? ` (and ${String(error.issues.length - 1)} more)` : '';
   return new AppError('VALIDATION_ERROR', `${first ? `${first.path}: ${first.message}` : `invalid ${where}`}${more}`, details);
 }
 

@@ -1,13 +1,16 @@
 import { z } from 'zod';
-import { ENGINES, sessionConfigPatchSchema, sessionConfigSchema, sessionIdSchema } from '../sessions/config.js';
-import { SESSION_STATUSES } from '../sessions/session.js';
+import { SESSION_STATUSES } from '../engines/types.js';
+import { sessionConfigPatchSchema, sessionConfigSchema, sessionIdSchema } from '../sessions/config.js';
 import { ERROR_CODES } from '../errors.js';
 import { CHAT_ID_HINT, normalizeChatId } from './chat-id.js';
+import { MAX_DETAILS } from './errors.js';
+import { MEDIA_DATA_PATTERN } from './media.js';
 
 /** The schemas that validate requests and, through zod-to-openapi, write the API document. */
 
 export const chatIdSchema = z
   .string()
+  .min(1)
   .transform((value, ctx) => {
     const normalized = normalizeChatId(value);
     if (normalized === null) {
@@ -26,6 +29,8 @@ const filename = z
   .meta({ example: 'image.png' });
 
 export const sessionParams = z.object({ id: sessionIdSchema });
+
+const mediaData = z.string().regex(MEDIA_DATA_PATTERN, 'must be a base64 data URL (data:<type>;base64,...) or bare base64');
 
 export const createSessionBody = z
   .strictObject({
@@ -61,7 +66,7 @@ export const sendTextBody = z
 export const sendImageBody = z
   .strictObject({
     chatId: chatIdSchema,
-    data: z.string().min(1).meta({ description: 'a data URL or bare base64 of a PNG, JPEG, GIF or WebP' }),
+    data: mediaData.meta({ description: 'a data URL or bare base64 of a PNG, JPEG, GIF or WebP' }),
     filename,
     caption: z.string().max(4096).optional(),
     quotedMessageId: z.string().min(1).optional(),
@@ -80,14 +85,14 @@ export const sendImageBody = z
 export const sendFileBody = z
   .strictObject({
     chatId: chatIdSchema,
-    data: z.string().min(1).meta({ description: 'a data URL or bare base64 of any file' }),
+    data: mediaData.meta({ description: 'a data URL or bare base64 of any file' }),
     filename,
     caption: z.string().max(4096).optional(),
     quotedMessageId: z.string().min(1).optional(),
   })
   .meta({
     id: 'SendFileRequest',
-    example: { chatId: '1234567890@c.us', data: 'data:application/pdf;base64,JVBERi0xLjQK...', filename: 'report.pdf' },
+    example: { chatId: '1234567890@c.us', data: 'data:application/pdf;base64,JVBERi0xLjQK', filename: 'report.pdf' },
   });
 
 export const incomingBody = z
@@ -95,47 +100,6 @@ export const incomingBody = z
   .meta({ id: 'SandboxIncomingRequest', example: { from: '1234567890@c.us', content: 'Hi there' } });
 
 // ---- responses (documentation) ----
-
-const me = z.object({ id: z.string(), name: z.string().nullable() }).nullable();
-
-export const qrSchema = z
-  .object({
-    qrCode: z.string().meta({ description: 'data:image/png;base64,...' }),
-    qrData: z.string().meta({ description: 'the raw text the phone reads' }),
-    expiresAt: z.string(),
-    attempt: z.number().int(),
-  })
-  .meta({ id: 'QrCode' });
-
-export const sessionSchema = z
-  .object({
-    sessionId: z.string(),
-    status: z.enum(SESSION_STATUSES),
-    engine: z.enum(ENGINES),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-    lastActivity: z.string(),
-    me,
-    error: z.string().nullable(),
-    restarts: z.number().int(),
-    qrAvailable: z.boolean(),
-    config: sessionConfigSchema,
-    qr: qrSchema.nullable().optional().meta({ description: 'with waitForQR: the first QR, if one came' }),
-  })
-  .meta({ id: 'Session' });
-
-export const statusSchema = z
-  .object({
-    sessionId: z.string(),
-    status: z.enum(SESSION_STATUSES),
-    lastActivity: z.string(),
-    error: z.string().nullable(),
-  })
-  .meta({ id: 'SessionStatus' });
-
-export const logEntrySchema = z
-  .object({ timestamp: z.string(), level: z.enum(['error', 'warn', 'info', 'debug']), message: z.string() })
-  .meta({ id: 'LogEntry' });
 
 export const sentSchema = z
   .object({
@@ -178,7 +142,17 @@ export const outboxEntrySchema = z
 export const errorSchema = z
   .object({
     success: z.literal(false),
-    error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), details: z.unknown().optional() }),
+    error: z.object({
+      code: z.enum(ERROR_CODES),
+      message: z.string(),
+      details: z
+        .union([z.array(z.object({ path: z.string(), message: z.string() })).max(MAX_DETAILS), z.object({}).loose()])
+        .optional()
+        .meta({
+          description:
+            `VALIDATION_ERROR: at most ${String(MAX_DETAILS)} \`{path, message}\`, each path starting \`body.\`, \`params.\` or \`query.\`; other codes may carry an object (e.g. \`{allow}\` with 405)`,
+        }),
+    }),
   })
   .meta({ id: 'Error' });
 

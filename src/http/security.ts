@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import cors from 'cors';
 import helmet from 'helmet';
-import { rateLimit } from 'express-rate-limit';
+import { rateLimit, type Options as LimitOptions } from 'express-rate-limit';
 import { AppError } from '../errors.js';
 
 /** The UI works under this policy: its own scripts and styles only, QR codes as data: images. */
@@ -40,23 +40,38 @@ export function corsFor(origins: readonly string[]): RequestHandler | undefined 
   });
 }
 
-function limiter(limit: number, key: (req: Parameters<RequestHandler>[0]) => string, what: string): RequestHandler {
+/**
+ * Where the API key and the per-client limit apply: the API, and /info (which tells about the
+ * sessions). The OpenAPI document reads the same list, so what it says is what is enforced.
+ */
+export const GUARDED_PREFIXES = ['/api/v1', '/info'] as const;
+
+export function isGuarded(path: string): boolean {
+  return GUARDED_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+}
+
+type Counting = Partial<Pick<LimitOptions, 'skipSuccessfulRequests' | 'requestWasSuccessful'>>;
+
+function limiter(limit: number, key: (req: Parameters<RequestHandler>[0]) => string, what: string, counting: Counting = {}): RequestHandler {
   return rateLimit({
     windowMs: 60_000,
     limit,
     standardHeaders: 'draft-6',
     legacyHeaders: false,
     keyGenerator: key,
-    // Event streams are long-lived; opening one is not a burst of requests.
-    skip: (req) => req.method === 'GET' && req.path.endsWith('/events'),
     handler: (_req, res, next) => {
       next(new AppError('RATE_LIMITED', `${what}: at most ${String(limit)} a minute; retry in ${String(res.getHeader('Retry-After') ?? 60)} s`));
     },
     validate: { keyGeneratorIpFallback: false },
+    ...counting,
   });
 }
 
-/** --rate-limit: requests a minute per client address on /api/v1. */
+/**
+ * --rate-limit: requests a minute per client address on the guarded paths. It runs before the key
+ * check, so every request counts, refused ones included: guessing keys uses up the budget, on the
+ * event streams as anywhere else (opening a stream is one request).
+ */
 export function clientLimiter(limit: number): RequestHandler | undefined {
   if (limit <= 0) return undefined;
   return limiter(limit, (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown', 'too many requests from this client');
@@ -64,9 +79,16 @@ export function clientLimiter(limit: number): RequestHandler | undefined {
 
 /**
  * --send-rate-limit: messages a minute per session, whoever sends them, since WhatsApp bans
- * numbers that send too fast.
+ * numbers that send too fast. Only sends that may have reached WhatsApp count: a request answered
+ * 4xx (invalid, not ready, itself limited) sent nothing, so it gives its place back.
  */
 export function sendLimiter(limit: number): RequestHandler | undefined {
   if (limit <= 0) return undefined;
-  return limiter(limit, (req) => `send:${String(req.params.id)}`, 'too many messages from this session');
+  return limiter(limit, (req) => `send:${String(req.params.id)}`, 'too many messages from this session', {
+    // express-rate-limit gives a request's place back once it is answered when this pair says so
+    // (the names are its own). Not skipFailedRequests: that also gives the place back when the
+    // client hangs up early, though its message may be on its way, a way round the limit.
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => res.statusCode >= 400 && res.statusCode < 500,
+  });
 }

@@ -44,7 +44,7 @@ const SCHEMES: Record<string, ProxyProtocol> = {
 const HOST = /^[A-Za-z0-9.-]+$/;
 
 function invalid(message: string): AppError {
-  return new AppError('VALIDATION_ERROR', `proxy: ${message}`, [{ path: 'config.proxyServerCredentials', message }]);
+  return new AppError('VALIDATION_ERROR', `proxy: ${message}`, [{ path: 'body.config.proxyServerCredentials', message }]);
 }
 
 function parsePort(text: string | undefined, protocol: ProxyProtocol): number {

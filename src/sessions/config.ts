@@ -4,8 +4,6 @@ import { AppError } from '../errors.js';
 import { ENGINES, type EngineName, type ResolvedSessionConfig } from '../engines/types.js';
 import { normalizeProxy, PROXY_PROTOCOLS } from '../proxy/parse.js';
 
-export { ENGINES, type EngineName, type ResolvedSessionConfig };
-
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 export const sessionIdSchema = z
@@ -63,6 +61,7 @@ export const sessionConfigShape = {
   executablePath: z
     .string()
     .min(1)
+    .regex(/^\//, 'must be an absolute path')
     .refine((p) => path.isAbsolute(p) && /chrom/i.test(path.basename(p)), {
       message: 'must be the absolute path of a Chrome or Chromium binary (its name contains "chrom")',
     })
@@ -94,7 +93,7 @@ const configObject = z.strictObject(sessionConfigShape);
 
 export const sessionConfigSchema = configObject
   .partial()
-  .meta({ id: 'SessionConfig', example: { multiDevice: true, headless: true, qrTimeout: 120, authTimeout: 60 } });
+  .meta({ id: 'SessionConfig', example: { multiDevice: true, headless: true, qrTimeout: 120, authTimeout: 300 } });
 export type SessionConfig = z.infer<typeof sessionConfigSchema>;
 
 type Shape = typeof sessionConfigShape;
@@ -118,6 +117,8 @@ export function applyConfigPatch(config: SessionConfig, patch: SessionConfigPatc
 }
 
 export const DEFAULT_MAX_RESTARTS = 5;
+/** A large account's first sync after the scan takes minutes: cutting it short only starts it over. */
+export const DEFAULT_AUTH_TIMEOUT_S = 300;
 
 export interface ConfigDefaults {
   engine: EngineName;
@@ -134,7 +135,7 @@ export function resolveConfig(engine: EngineName, config: SessionConfig, default
     executablePath: config.executablePath ?? defaults.executablePath,
     chromiumArgs: config.chromiumArgs ?? [],
     qrTimeout: config.qrTimeout ?? 120,
-    authTimeout: config.authTimeout ?? 60,
+    authTimeout: config.authTimeout ?? DEFAULT_AUTH_TIMEOUT_S,
     restartOnCrash: config.restartOnCrash ?? true,
     maxRestarts: config.maxRestarts ?? DEFAULT_MAX_RESTARTS,
     killProcessOnBrowserClose: config.killProcessOnBrowserClose ?? false,

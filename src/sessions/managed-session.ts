@@ -189,7 +189,8 @@ export class ManagedSession {
       try {
         config = applyConfigPatch(record.config, patch);
       } catch (err) {
-        throw new AppError('VALIDATION_ERROR', `the patched config is invalid: ${describeError(err)}`);
+        const message = `the patched config is invalid: ${describeError(err)}`;
+        throw new AppError('VALIDATION_ERROR', message, [{ path: 'body.config', message }]);
       }
       const next = { ...record, config };
       await this.#deps.store.save(next);

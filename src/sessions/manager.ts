@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError, describeError } from '../errors.js';
 import { childLogger, type Logger } from '../log.js';
-import { SESSION_STATUSES, type AckEvent, type IncomingMessage, type SentMessage, type SessionStatus } from '../engines/types.js';
-import type { ProbeResult } from '../proxy/probe.js';
-import type { WorkerOps } from '../worker/protocol.js';
+import { SESSION_STATUSES, type AckEvent, type IncomingMessage, type SessionStatus } from '../engines/types.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { forkWorker, type WorkerFactory } from '../worker/client.js';
 import { sweepBrowsers } from '../worker/sweep.js';
@@ -213,23 +211,6 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
       this.#logger.warn('sessions did not stop in time; killing their processes');
       await Promise.all(all.map((managed) => managed.kill()));
     }
-  }
-
-  // Kept for the routes not yet moved onto ManagedSession.
-  sendText(id: string, msg: WorkerOps['sendText']['params']): Promise<SentMessage> {
-    return this.managed(id).send('sendText', msg);
-  }
-
-  sendImage(id: string, msg: WorkerOps['sendImage']['params']): Promise<SentMessage> {
-    return this.managed(id).send('sendImage', msg);
-  }
-
-  sendFile(id: string, msg: WorkerOps['sendFile']['params']): Promise<SentMessage> {
-    return this.managed(id).send('sendFile', msg);
-  }
-
-  testProxy(id: string, target: URL): Promise<ProbeResult> {
-    return this.managed(id).testProxy(target);
   }
 
   #register(stored: StoredEntry): ManagedSession {

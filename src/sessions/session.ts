@@ -1,11 +1,10 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { MASK, maskCredentialsInUrl, maskSecrets } from '../util/redact.js';
 import type { Logger, LogLevel } from '../log.js';
-import { SESSION_STATUSES, type AckEvent, type EngineName, type IncomingMessage, type Me, type QrCode, type SessionStatus } from '../engines/types.js';
+import type { AckEvent, EngineName, IncomingMessage, Me, QrCode, SessionStatus } from '../engines/types.js';
 import type { SessionConfig } from './config.js';
 import type { LogEntry, QrResource, SessionResource } from './resource.js';
 
-export { SESSION_STATUSES, type SessionStatus, type LogEntry, type QrResource, type SessionResource };
 
 /** The status machine of API.md; anything else is a bug reported loudly, never applied. */
 const TRANSITIONS: Record<SessionStatus, readonly SessionStatus[]> = {

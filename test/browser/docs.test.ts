@@ -10,7 +10,7 @@ describe('Swagger UI', () => {
   let srv: TestServer;
   let browser: Browser | undefined;
   before(async () => {
-    srv = await startTestServer(['--api-key', KEY, '--webhook-host', '127.0.0.1']);
+    srv = await startTestServer(['--api-key', KEY, '--webhook-host', 'wa.example.com']);
   });
   after(async () => {
     await browser?.close();
@@ -38,7 +38,7 @@ describe('Swagger UI', () => {
     await page.type('.modal-ux input', KEY);
     await page.click('.modal-ux button.authorize');
     await page.click('.modal-ux button.close-modal');
-    await page.click('#operations-Sessions-get_api_v1_sessions button.opblock-summary-control');
+    await page.click('#operations-Sessions-listSessions button.opblock-summary-control');
     await page.waitForSelector('.try-out__btn');
     await page.click('.try-out__btn');
     await page.click('.execute');

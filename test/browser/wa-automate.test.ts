@@ -6,7 +6,7 @@ import { startTestServer, type TestServer } from '../helpers/http.js';
 import { browserPids, hangingProxy, mainBrowserPid, requireChromium, waitFor } from '../helpers/browser.js';
 import { spawnCli, post } from '../helpers/cli.js';
 import { tempDir } from '../helpers/env.js';
-import type { SessionResource } from '../../src/sessions/session.js';
+import type { SessionResource } from '../../src/sessions/resource.js';
 
 // Offline, the real engine gets as far as the browser asking for web.whatsapp.com. These tests make
 // that deterministic: name resolution is switched off, or the browser talks to a proxy that hangs.

@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/http.js';
 import { GIF_1PX, PNG_1PX } from '../helpers/fixtures.js';
-import type { SessionResource } from '../../src/sessions/session.js';
+import type { SessionResource } from '../../src/sessions/resource.js';
 
 type Qr = { qrCode: string; qrData: string; expiresAt: string; attempt: number };
 

@@ -51,25 +51,25 @@ describe('API key, rate limits, headers, CORS and the document', () => {
     await srv.stop();
   });
 
-  it('the document covers the router exactly, and its server is --webhook-host with the port', () => {
+  it('the document covers the router exactly, and its one server is relative ("/"), whatever --webhook-host says', () => {
     const { app } = createApp({
       manager: srv.manager,
       logger: srv.logger,
       maxBodyBytes: 1024 * 1024,
       publicDir: 'public',
-      info: { name: 'x', version: '1', startedAt: new Date(), sessionsDir: srv.dir, publicUrl: 'http://x', engines: () => ({}), defaultEngine: 'sandbox', isShuttingDown: () => false },
+      info: { name: 'x', version: '1', startedAt: new Date(), publicUrl: 'http://x', engines: () => ({}), defaultEngine: 'sandbox', isShuttingDown: () => false },
     });
     assert.deepEqual([...routerRoutes(app)].sort(), [...docRoutes(doc)].sort());
     for (const path of ['/api/v1/sessions', '/api/v1/sessions/{id}/send-image', '/api/v1/sessions/{id}/qr/image', '/api/v1/events', '/api/v1/proxy/test', '/info', '/health', '/api-docs', '/api-docs.json']) {
       assert.ok(doc.paths[path], path);
     }
-    assert.equal(doc.servers[0]?.url, `http://wa.example.com:${String(srv.port)}`);
+    assert.deepEqual(doc.servers.map((s) => s.url), ['/']);
   });
 
   it('describes every response a route can give, with the brief’s examples', async () => {
     const text = JSON.stringify(doc);
     const create = doc.paths['/api/v1/sessions']?.post as unknown as { responses: Record<string, unknown>; requestBody: unknown };
-    assert.deepEqual(Object.keys(create.responses).sort(), ['201', '400', '401', '409', '413', '415', '429', '500', '502'].sort());
+    assert.deepEqual(Object.keys(create.responses).sort(), ['201', '400', '401', '409', '413', '415', '429', '500', '502', '503', '507'].sort());
     const send = doc.paths['/api/v1/sessions/{id}/send-text']?.post as unknown as { responses: Record<string, { description: string }> };
     assert.match(send.responses['429']?.description ?? '', /RATE_LIMITED/);
     assert.match(send.responses['409']?.description ?? '', /SESSION_NOT_READY/);
@@ -96,6 +96,7 @@ describe('API key, rate limits, headers, CORS and the document', () => {
             await res.body?.cancel();
           } else {
             assert.equal(res.status, 401, `${method} ${p} ${JSON.stringify(headers)}`);
+            assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm=/, `${method} ${p}: WWW-Authenticate`);
             const body = (await res.json()) as { error: { code: string } };
             assert.equal(body.error.code, 'UNAUTHORIZED');
           }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { AppError } from '../../src/errors.js';
 import { SessionManager, type ManagerOptions } from '../../src/sessions/manager.js';
 import { SessionStore } from '../../src/sessions/store.js';
-import type { Session, SessionStatus } from '../../src/sessions/session.js';
+import type { SessionStatus } from '../../src/engines/types.js';
+import type { Session } from '../../src/sessions/session.js';
 import { captureLogger, tempDir } from '../helpers/env.js';
 import { inProcessFactory, type InProcessWorker } from '../helpers/in-process-worker.js';
 

@@ -9,7 +9,8 @@ export function docsRoutes(document: () => object): RouteDef[] {
     route({
       method: 'get',
       path: '/api-docs.json',
-      summary: 'This OpenAPI 3 document',
+      operationId: 'getApiDocument',
+      summary: 'This OpenAPI 3.1 document',
       tags: ['Server'],
       success: { status: 200, description: 'the document', schema: z.object({ openapi: z.string() }).loose() },
       errors: [],
@@ -21,6 +22,7 @@ export function docsRoutes(document: () => object): RouteDef[] {
     route({
       method: 'get',
       path: '/api-docs',
+      operationId: 'getApiDocsPage',
       summary: 'Swagger UI over this document ("Authorize" takes the API key)',
       tags: ['Server'],
       success: { status: 200, description: 'an HTML page', contentType: 'text/html' },

@@ -20,6 +20,7 @@ export function messageRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'post',
       path: `${base}/send-text`,
+      operationId: 'sendText',
       summary: 'Send a text message',
       tags,
       params: sessionParams,
@@ -28,12 +29,13 @@ export function messageRoutes(manager: SessionManager): RouteDef[] {
       errors: [...sendErrors],
       sends: true,
       handler: async ({ params, body }) => ({
-        data: await manager.sendText(params.id, { chatId: body.chatId, content: body.content, quotedMessageId: body.quotedMessageId }),
+        data: await manager.managed(params.id).send('sendText', { chatId: body.chatId, content: body.content, quotedMessageId: body.quotedMessageId }),
       }),
     }),
     route({
       method: 'post',
       path: `${base}/send-image`,
+      operationId: 'sendImage',
       summary: 'Send an image (PNG, JPEG, GIF or WebP, checked by its bytes)',
       tags,
       params: sessionParams,
@@ -48,7 +50,7 @@ export function messageRoutes(manager: SessionManager): RouteDef[] {
           throw new AppError('UNSUPPORTED_MEDIA', 'data is not a PNG, JPEG, GIF or WebP image (checked by its bytes); send other files with send-file');
         }
         return {
-          data: await manager.sendImage(params.id, {
+          data: await manager.managed(params.id).send('sendImage', {
             chatId: body.chatId,
             dataUrl: toDataUrl(decoded.buffer, mimetype),
             mimetype,
@@ -62,6 +64,7 @@ export function messageRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'post',
       path: `${base}/send-file`,
+      operationId: 'sendFile',
       summary: 'Send any file as a document',
       tags,
       params: sessionParams,
@@ -73,7 +76,7 @@ export function messageRoutes(manager: SessionManager): RouteDef[] {
         const decoded = decodeMedia(body.data);
         const mimetype = fileType(decoded, body.filename);
         return {
-          data: await manager.sendFile(params.id, {
+          data: await manager.managed(params.id).send('sendFile', {
             chatId: body.chatId,
             dataUrl: toDataUrl(decoded.buffer, mimetype),
             mimetype,

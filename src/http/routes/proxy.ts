@@ -35,6 +35,7 @@ export function proxyRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'post',
       path: '/api/v1/proxy/test',
+      operationId: 'testProxy',
       summary: 'Test a proxy: connect through it to a target (web.whatsapp.com by default)',
       tags: ['Proxy'],
       body: testBody,
@@ -48,13 +49,14 @@ export function proxyRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'post',
       path: '/api/v1/sessions/:id/proxy/test',
+      operationId: 'testSessionProxy',
       summary: "Test a session's proxy as its browser would use it",
       tags: ['Proxy'],
       params: sessionParams,
       body: z.strictObject({ target }).meta({ id: 'SessionProxyTestRequest' }),
       success: { status: 200, description: 'how the connection went', schema: envelope(probeSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY'],
-      handler: async ({ params, body }) => ({ data: await manager.testProxy(params.id, new URL(body.target ?? DEFAULT_TARGET)) }),
+      handler: async ({ params, body }) => ({ data: await manager.managed(params.id).testProxy(new URL(body.target ?? DEFAULT_TARGET)) }),
     }),
   ];
 }

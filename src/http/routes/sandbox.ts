@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { SessionManager } from '../../sessions/manager.js';
 import { route, type RouteDef } from '../route.js';
-import { envelope, incomingBody, incomingMessageSchema, outboxEntrySchema, sessionParams, sessionSchema } from '../schemas.js';
+import { sessionResourceSchema } from '../../sessions/resource.js';
+import { envelope, incomingBody, incomingMessageSchema, outboxEntrySchema, sessionParams } from '../schemas.js';
 
 const base = '/api/v1/sessions/:id/sandbox';
 const tags = ['Sandbox'];
@@ -11,16 +12,18 @@ export function sandboxRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'post',
       path: `${base}/scan`,
+      operationId: 'sandboxScan',
       summary: 'Sandbox: the simulated phone scans the QR code',
       tags,
       params: sessionParams,
-      success: { status: 200, description: 'scanned: the answer comes once the session is ready (or failed)', schema: envelope(sessionSchema) },
+      success: { status: 200, description: 'scanned: the answer comes once the session is ready (or failed)', schema: envelope(sessionResourceSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'QR_NOT_AVAILABLE', 'ENGINE_MISMATCH', 'ENGINE_ERROR'],
       handler: async ({ params }) => ({ data: (await manager.managed(params.id).sandboxScan()).toJSON() }),
     }),
     route({
       method: 'post',
       path: `${base}/incoming`,
+      operationId: 'sandboxIncoming',
       summary: 'Sandbox: a contact writes to the session (emits a message event)',
       tags,
       params: sessionParams,
@@ -32,6 +35,7 @@ export function sandboxRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'get',
       path: `${base}/outbox`,
+      operationId: 'getSandboxOutbox',
       summary: 'Sandbox: what the session has sent, oldest first',
       tags,
       params: sessionParams,

@@ -2,19 +2,24 @@ import { z } from 'zod';
 import QRCode from 'qrcode';
 import { AppError, type ErrorCode } from '../../errors.js';
 import type { SessionManager } from '../../sessions/manager.js';
-import type { QrResource, Session } from '../../sessions/session.js';
+import {
+  createdSessionSchema,
+  logEntrySchema,
+  qrResourceSchema,
+  sessionResourceSchema,
+  statusResourceSchema,
+  type QrResource,
+  type StatusResource,
+} from '../../sessions/resource.js';
+import type { Session } from '../../sessions/session.js';
 import { route, type RouteDef } from '../route.js';
 import {
   createSessionBody,
   envelope,
   listSessionsQuery,
-  logEntrySchema,
   logsQuery,
   patchSessionBody,
-  qrSchema,
   sessionParams,
-  sessionSchema,
-  statusSchema,
 } from '../schemas.js';
 
 const base = '/api/v1/sessions';
@@ -47,10 +52,11 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'post',
       path: `${base}/:id/${action}`,
+      operationId: `${action}Session`,
       summary,
       tags,
       params: sessionParams,
-      success: { status: 200, description: 'the session after the action', schema: envelope(sessionSchema) },
+      success: { status: 200, description: 'the session after the action', schema: envelope(sessionResourceSchema) },
       errors: LIFECYCLE_ERRORS[action],
       handler: async ({ params }) => ({ data: (await manager.managed(params.id)[action]()).toJSON() }),
     });
@@ -59,12 +65,13 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'post',
       path: base,
+      operationId: 'createSession',
       summary: 'Create a session (and start it)',
       description:
         'With `waitForQR: true` the answer comes once the first QR code is there (then `data.qr` holds it), or the session is ready or failed, or `qrTimeout` passes.',
       tags,
       body: createSessionBody,
-      success: { status: 201, description: 'the new session', schema: envelope(sessionSchema) },
+      success: { status: 201, description: 'the new session', schema: envelope(createdSessionSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_EXISTS', 'MAX_SESSIONS_REACHED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA', 'ENGINE_ERROR', 'SHUTTING_DOWN', 'INSUFFICIENT_STORAGE'],
       handler: async ({ body }) => {
         const managed = await manager.create({ sessionId: body.sessionId, start: body.start, config: body.config });
@@ -78,37 +85,41 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'get',
       path: base,
+      operationId: 'listSessions',
       summary: 'List sessions',
       tags,
       query: listSessionsQuery,
-      success: { status: 200, description: 'every session, or those with the given status', schema: envelope(z.array(sessionSchema)) },
+      success: { status: 200, description: 'every session, or those with the given status', schema: envelope(z.array(sessionResourceSchema)) },
       errors: ['VALIDATION_ERROR'],
       handler: ({ query }) => ({ data: manager.list(query.status).map((s) => s.toJSON()) }),
     }),
     route({
       method: 'get',
       path: `${base}/:id`,
+      operationId: 'getSession',
       summary: 'Get one session, its config included (passwords masked)',
       tags,
       params: sessionParams,
-      success: { status: 200, description: 'the session', schema: envelope(sessionSchema) },
+      success: { status: 200, description: 'the session', schema: envelope(sessionResourceSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND'],
       handler: ({ params }) => ({ data: manager.get(params.id).toJSON() }),
     }),
     route({
       method: 'patch',
       path: `${base}/:id`,
+      operationId: 'updateSession',
       summary: 'Change config keys (null removes one); applies on the next start',
       tags,
       params: sessionParams,
       body: patchSessionBody,
-      success: { status: 200, description: 'the session with its new config', schema: envelope(sessionSchema) },
+      success: { status: 200, description: 'the session with its new config', schema: envelope(sessionResourceSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH', 'INSUFFICIENT_STORAGE'],
       handler: async ({ params, body }) => ({ data: (await manager.managed(params.id).update(body.config)).toJSON() }),
     }),
     route({
       method: 'delete',
       path: `${base}/:id`,
+      operationId: 'deleteSession',
       summary: 'Stop a session, end its processes and delete its folder',
       tags,
       params: sessionParams,
@@ -122,29 +133,33 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'get',
       path: `${base}/:id/status`,
+      operationId: 'getSessionStatus',
       summary: 'Get a session status',
       tags,
       params: sessionParams,
-      success: { status: 200, description: 'the status', schema: envelope(statusSchema) },
+      success: { status: 200, description: 'the status', schema: envelope(statusResourceSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND'],
       handler: ({ params }) => {
         const s = manager.get(params.id);
-        return { data: { sessionId: s.id, status: s.status, lastActivity: s.lastActivity, error: s.error } };
+        const status: StatusResource = { sessionId: s.id, status: s.status, lastActivity: s.lastActivity, error: s.error };
+        return { data: status };
       },
     }),
     route({
       method: 'get',
       path: `${base}/:id/qr`,
+      operationId: 'getSessionQr',
       summary: 'Get the QR code waiting to be scanned',
       tags,
       params: sessionParams,
-      success: { status: 200, description: 'the QR code', schema: envelope(qrSchema) },
+      success: { status: 200, description: 'the QR code', schema: envelope(qrResourceSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'QR_NOT_AVAILABLE'],
       handler: ({ params }) => ({ data: requireQr(manager.get(params.id)) }),
     }),
     route({
       method: 'get',
       path: `${base}/:id/qr/image`,
+      operationId: 'getSessionQrImage',
       summary: 'Get the QR code as a PNG image',
       tags,
       params: sessionParams,
@@ -167,6 +182,7 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
     route({
       method: 'get',
       path: `${base}/:id/logs`,
+      operationId: 'getSessionLogs',
       summary: "A session's recent log lines, newest last",
       tags,
       params: sessionParams,

@@ -44,6 +44,7 @@ export function systemRoutes(manager: SessionManager, info: SystemInfo): RouteDe
     route({
       method: 'get',
       path: '/info',
+      operationId: 'getServerInfo',
       summary: 'Server version, uptime, limits, session counts, engines and memory',
       tags: ['Server'],
       success: { status: 200, description: 'server information', schema: infoSchema },
@@ -72,6 +73,8 @@ export function systemRoutes(manager: SessionManager, info: SystemInfo): RouteDe
     route({
       method: 'get',
       path: '/health',
+      operationId: 'getHealth',
+      alsoAnswers: [{ status: 503, description: 'a check failed (the response names it)', schema: healthSchema }],
       summary: 'Liveness and readiness: 200 when every check passes, else 503',
       tags: ['Server'],
       success: { status: 200, description: 'healthy (503 with the failing check otherwise)', schema: healthSchema },
