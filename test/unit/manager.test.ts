@@ -4,11 +4,11 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../src/errors.js';
 import { SessionManager, type ManagerOptions } from '../../src/sessions/manager.js';
-import { SessionStore } from '../../src/sessions/store.js';
 import type { SessionStatus } from '../../src/engines/types.js';
 import type { Session } from '../../src/sessions/session.js';
-import { captureLogger, tempDir } from '../helpers/env.js';
-import { inProcessFactory, type InProcessWorker } from '../helpers/in-process-worker.js';
+import { tempDir } from '../helpers/env.js';
+import type { InProcessWorker } from '../helpers/in-process-worker.js';
+import { testManager } from '../helpers/managers.js';
 
 type Tmp = Awaited<ReturnType<typeof tempDir>>;
 
@@ -22,20 +22,10 @@ describe('SessionManager', () => {
   const managers: SessionManager[] = [];
 
   async function manager(overrides: Partial<ManagerOptions> = {}): Promise<SessionManager> {
-    const f = inProcessFactory();
-    workers = f.workers;
-    const m = new SessionManager({
-      store: new SessionStore(tmp.dir),
-      logger: captureLogger().logger,
-      maxSessions: 10,
-      defaults: { engine: 'sandbox', useChrome: false, executablePath: undefined },
-      workerFactory: f.factory,
-      timing: { backoffBaseMs: 20, backoffMaxMs: 80, stopMs: 1000 },
-      ...overrides,
-    });
-    managers.push(m);
-    await m.load();
-    return m;
+    const made = await testManager(tmp.dir, overrides);
+    workers = made.workers;
+    managers.push(made.manager);
+    return made.manager;
   }
 
   function until(m: SessionManager, id: string, status: SessionStatus, ms = 5000): Promise<Session> {

@@ -7,13 +7,13 @@ import { AppError } from '../../src/errors.js';
 import { SandboxEngine } from '../../src/engines/sandbox.js';
 import type { EngineContext } from '../../src/engines/types.js';
 import { SessionManager, type ManagerOptions } from '../../src/sessions/manager.js';
-import { SessionStore } from '../../src/sessions/store.js';
 import type { SessionStatus } from '../../src/engines/types.js';
 import type { Session } from '../../src/sessions/session.js';
 import { maskSecrets, secretCount } from '../../src/util/redact.js';
 import type { RuntimeDeps } from '../../src/worker/runtime.js';
-import { captureLogger, tempDir } from '../helpers/env.js';
-import { inProcessFactory, type InProcessWorker } from '../helpers/in-process-worker.js';
+import { tempDir } from '../helpers/env.js';
+import type { InProcessWorker } from '../helpers/in-process-worker.js';
+import { testManager } from '../helpers/managers.js';
 
 function isCode(code: string) {
   return (err: unknown) => err instanceof AppError && err.code === code;
@@ -36,20 +36,10 @@ describe('the sessions wing', () => {
   const children: ChildProcess[] = [];
 
   async function manager(overrides: Partial<ManagerOptions> = {}, createEngine?: RuntimeDeps['createEngine']): Promise<SessionManager> {
-    const f = inProcessFactory(createEngine);
-    workers = f.workers;
-    const m = new SessionManager({
-      store: new SessionStore(tmp.dir),
-      logger: captureLogger().logger,
-      maxSessions: 10,
-      defaults: { engine: 'sandbox', useChrome: false, executablePath: undefined },
-      workerFactory: f.factory,
-      timing: { backoffBaseMs: 10, backoffMaxMs: 20, stopMs: 1000 },
-      ...overrides,
-    });
-    managers.push(m);
-    await m.load();
-    return m;
+    const made = await testManager(tmp.dir, { timing: { backoffBaseMs: 10, backoffMaxMs: 20, stopMs: 1000 }, ...overrides }, createEngine);
+    workers = made.workers;
+    managers.push(made.manager);
+    return made.manager;
   }
 
   function until(m: SessionManager, id: string, done: (s: Session) => boolean, ms = 5000): Promise<Session> {
