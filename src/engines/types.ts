@@ -23,6 +23,8 @@ export interface ResolvedSessionConfig {
   engine: EngineName;
   multiDevice: boolean;
   headless: boolean;
+  /** The browser's User-Agent; undefined: the launched browser's own, without "Headless". */
+  userAgent: string | undefined;
   useChrome: boolean;
   executablePath: string | undefined;
   chromiumArgs: string[];
@@ -73,6 +75,13 @@ export interface IncomingMessage {
   timestamp: string;
   fromMe: boolean;
   quotedMessageId?: string | null;
+  /** A media message's caption (also its `body`); null for text. */
+  caption?: string | null;
+  mimetype?: string | null;
+  filename?: string | null;
+  /** In a group: the member who wrote (`from` is the group). */
+  author?: string | null;
+  isGroupMsg?: boolean;
 }
 
 export const ACK_NAMES = { '-1': 'error', '0': 'pending', '1': 'sent', '2': 'delivered', '3': 'read', '4': 'played' } as const;
@@ -161,6 +170,13 @@ export abstract class Engine extends TypedEmitter<EngineEvents> {
   abstract logout(): Promise<void>;
   /** Closes the client and its browser; idempotent. */
   abstract stop(): Promise<void>;
+  /**
+   * An error nobody caught in the worker (a library's unhandled rejection): the engine may
+   * recognise it, report it as its status and claim it (true); anything unclaimed is a crash.
+   */
+  claimStrayError(_err: unknown): boolean {
+    return false;
+  }
 
   protected log(level: EngineLog['level'], message: string): void {
     this.emit('log', { level, message });

@@ -103,7 +103,10 @@ export const incomingBody = z
 
 export const sentSchema = z
   .object({
-    messageId: z.string().nullable().meta({ description: 'null when WhatsApp sent media without reporting its id in time' }),
+    messageId: z
+      .string()
+      .nullable()
+      .meta({ description: 'null: WhatsApp Web took the file but reported no id within 30 s (most likely still uploading); it was sent, do not send it again' }),
     chatId: z.string(),
     timestamp: z.string(),
   })
@@ -120,6 +123,11 @@ export const incomingMessageSchema = z
     timestamp: z.string(),
     fromMe: z.boolean(),
     quotedMessageId: z.string().nullable().optional(),
+    caption: z.string().nullable().optional().meta({ description: "a media message's caption (also its body)" }),
+    mimetype: z.string().nullable().optional(),
+    filename: z.string().nullable().optional(),
+    author: z.string().nullable().optional().meta({ description: 'in a group: the member who wrote (from is the group)' }),
+    isGroupMsg: z.boolean().optional(),
   })
   .meta({ id: 'IncomingMessage' });
 

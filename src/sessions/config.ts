@@ -43,13 +43,14 @@ const seconds = z.number().int().min(0).max(86_400);
  * session's proxy relay. Anyone with the API key may set chromiumArgs; these stay the operator's.
  */
 const FORBIDDEN_FLAG =
-  /^--(?:[a-z0-9-]*cmd-prefix|[a-z0-9-]*launcher|browser-subprocess-path|user-data-dir|profile-directory|proxy-[a-z-]+|no-proxy-server|host-rules|remote-debugging-[a-z-]+|remote-allow-origins|load-extension|disable-extensions-except|log-file|crash-dumps-dir|disk-cache-dir)(?:=|$)/i;
+  /^--(?:ignore-certifi?cate-errors[a-z-]*|ignore-certifcate-errors[a-z-]*|ignore-urlfetcher-cert-requests|allow-insecure-localhost|user-agent|enable-crash-reporter[a-z-]*|[a-z0-9-]*cmd-prefix|[a-z0-9-]*launcher|browser-subprocess-path|user-data-dir|profile-directory|proxy-[a-z-]+|no-proxy-server|host-rules|remote-debugging-[a-z-]+|remote-allow-origins|load-extension|disable-extensions-except|log-file|crash-dumps-dir|disk-cache-dir)(?:=|$)/i;
 
 const chromiumFlag = z
   .string()
   .min(1)
   .refine((flag) => !FORBIDDEN_FLAG.test(flag.trim()), {
-    message: 'this flag is not allowed: it could run programs, move the profile, open a debugging port or bypass the proxy',
+    message:
+      'this flag is not allowed: it could run programs, move the profile, open a debugging port, bypass the proxy, ignore certificate errors, set the user agent (use config.userAgent) or turn crash reporting on',
   });
 
 /** Every key a session's config may hold; unknown keys are refused, never dropped. */
@@ -57,6 +58,12 @@ export const sessionConfigShape = {
   engine: z.enum(ENGINES).meta({ description: "defaults to the server's --engine" }),
   multiDevice: z.boolean(),
   headless: z.boolean(),
+  userAgent: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[\x20-\x7E]+$/, { message: 'printable ASCII only: it is sent as an HTTP header' })
+    .meta({ description: "the browser's User-Agent; default: what a desktop Chrome of the launched browser's version sends (no \"Headless\")" }),
   useChrome: z.boolean().meta({ description: 'use an installed Google Chrome instead of Chromium' }),
   executablePath: z
     .string()
@@ -71,7 +78,7 @@ export const sessionConfigShape = {
     .max(100)
     .meta({ description: 'extra browser flags (flags that run programs, move the profile, debug or bypass the proxy are refused)' }),
   qrTimeout: seconds.meta({ description: 'seconds to wait for a scan; 0 waits forever' }),
-  authTimeout: seconds.meta({ description: 'seconds allowed for loading after the scan' }),
+  authTimeout: seconds.meta({ description: 'seconds the first sync after a login may go without progress before the session fails and restarts (default 300; 0: no limit)' }),
   restartOnCrash: z.boolean(),
   maxRestarts: z
     .number()
@@ -131,6 +138,7 @@ export function resolveConfig(engine: EngineName, config: SessionConfig, default
     engine,
     multiDevice: config.multiDevice ?? true,
     headless: config.headless ?? true,
+    userAgent: config.userAgent,
     useChrome: config.useChrome ?? defaults.useChrome,
     executablePath: config.executablePath ?? defaults.executablePath,
     chromiumArgs: config.chromiumArgs ?? [],

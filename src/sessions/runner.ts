@@ -280,7 +280,7 @@ export class SessionRunner {
       // Logged out: not a crash, nothing to restart.
       this.#worker = undefined;
       void this.#end(worker, true);
-      this.#apply('stopped', {});
+      this.#apply('stopped', { error: update.error ?? null });
       this.#deps.onDoneRunning();
       return;
     }

@@ -129,7 +129,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (!canTransition(previous, next)) throw new InvalidTransitionError(this.id, previous, next);
     this.#status = next;
     const error = opts.error ? maskSecrets(opts.error) : null;
-    this.#error = next === 'failed' || next === 'disconnected' ? error : null;
+    // A stop may carry why (logged out by the phone); a stop on request carries none.
+    this.#error = next === 'failed' || next === 'disconnected' || next === 'stopped' ? error : null;
     if (opts.me !== undefined) this.#me = opts.me;
     if (next !== 'qr_ready') this.#qr = null;
     this.#touch();

@@ -46,6 +46,19 @@ async function shutdown(code: number): Promise<void> {
   }
 }
 
+/**
+ * open-wa leaves some of its errors unhandled (its live-patch download among them, see
+ * engines/wa-automate/patches.ts): an engine that knows one reports it as its status and claims it;
+ * anything unclaimed is a crash.
+ */
+function claimedByEngine(err: unknown): boolean {
+  try {
+    return runtime.engine?.claimStrayError(err) ?? false;
+  } catch {
+    return false;
+  }
+}
+
 function fatal(reason: string, retryable = true): void {
   send({ kind: 'fatal', reason, retryable });
   void shutdown(1);
@@ -58,4 +71,6 @@ process.on('disconnect', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 process.on('SIGINT', () => void shutdown(0));
 process.on('uncaughtException', (err) => fatal(`the session worker crashed: ${describeError(err)}`));
-process.on('unhandledRejection', (err) => fatal(`the session worker crashed: ${describeError(err)}`));
+process.on('unhandledRejection', (err) => {
+  if (!claimedByEngine(err)) fatal(`the session worker crashed: ${describeError(err)}`);
+});

@@ -10,6 +10,8 @@ import path from 'node:path';
  */
 export async function sweepBrowsers(folder: string): Promise<number[]> {
   const marker = `--user-data-dir=${path.resolve(folder)}${path.sep}`;
+  // Chromium's crash handlers name no profile, only their database, which each session keeps in its folder.
+  const crashMarker = `--database=${path.resolve(folder)}${path.sep}`;
   let entries: string[];
   try {
     entries = await readdir('/proc');
@@ -22,7 +24,7 @@ export async function sweepBrowsers(folder: string): Promise<number[]> {
       if (!/^\d+$/.test(name) || Number(name) === process.pid) return;
       try {
         const cmdline = await readFile(`/proc/${name}/cmdline`, 'latin1');
-        if (cmdline.split('\0').some((arg) => arg.startsWith(marker))) found.push(Number(name));
+        if (cmdline.split('\0').some((arg) => arg.startsWith(marker) || arg.startsWith(crashMarker))) found.push(Number(name));
       } catch {
         // gone already, or not ours to read
       }

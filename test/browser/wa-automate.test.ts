@@ -1,12 +1,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/http.js';
 import { browserPids, hangingProxy, mainBrowserPid, requireChromium, waitFor } from '../helpers/browser.js';
 import { spawnCli, post } from '../helpers/cli.js';
 import { tempDir } from '../helpers/env.js';
 import type { SessionResource } from '../../src/sessions/resource.js';
+import type { WaClient } from '../../src/engines/wa-automate/open-wa.js';
+import { ReadyWatchdog } from '../../src/engines/wa-automate/watchdog.js';
+import { launchBrowser } from '../helpers/ui.js';
 
 // Offline, the real engine gets as far as the browser asking for web.whatsapp.com. These tests make
 // that deterministic: name resolution is switched off, or the browser talks to a proxy that hangs.
@@ -190,6 +195,47 @@ describe('server shutdown with real browsers', () => {
     } finally {
       await proxy.close();
       await tmp.cleanup();
+    }
+  });
+});
+
+describe('the ready-session watchdog on a real Chromium page (local, no network)', () => {
+  it('a reload and a renderer crash fail the session; same-document navigations and script errors do not', async (t) => {
+    const exe = requireChromium(t);
+    if (!exe) return;
+    const server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end('<!doctype html><title>wa</title><p>wa</p>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}/`;
+    const browser = await launchBrowser(exe);
+    try {
+      const page = await browser.newPage();
+      await page.goto(url);
+      const fails: string[] = [];
+      const logs: string[] = [];
+      // Only what the watchdog reads of open-wa's Client: its page and the connection state.
+      const client = { getPage: () => page, getConnectionState: () => Promise.resolve('CONNECTED') } as unknown as WaClient;
+      const watchdog = new ReadyWatchdog(client, { log: (_level, message) => logs.push(message), state: () => undefined, fail: (reason) => fails.push(reason), loggedOut: () => undefined });
+      watchdog.start();
+      try {
+        // WhatsApp Web moves between chats without a new document; its scripts throw now and then.
+        await page.evaluate("history.pushState({}, '', '/chat/1'); location.hash = '#x'; setTimeout(() => { throw new Error('boom') }, 0);");
+        await waitFor(() => logs.some((l) => l.includes('boom')), 5000, 'the page error to be logged');
+        assert.deepEqual(fails, [], 'neither is a reason to restart');
+        await page.reload();
+        await waitFor(() => fails.length > 0, 5000, 'the reload to be noticed');
+        assert.match(fails[0] ?? '', /^WhatsApp Web loaded its page again \(http:\/\/127\.0\.0\.1:\d+\/chat\/1#x\): open-wa puts its script back but not its listeners/);
+        await page.goto('chrome://crash').catch(() => undefined);
+        await waitFor(() => fails.length > 1, 10_000, 'the crash to be noticed');
+        assert.match(fails[1] ?? '', /^the WhatsApp Web page crashed/);
+      } finally {
+        watchdog.stop();
+      }
+    } finally {
+      await browser.close();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

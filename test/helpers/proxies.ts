@@ -8,6 +8,8 @@ export interface Recorded {
   password: string | undefined;
   /** For SOCKS5: 'domain', 'ipv4' or 'ipv6' (how the target was sent). */
   addressType?: string;
+  /** For HTTP: the CONNECT request's User-Agent header. */
+  userAgent?: string | undefined;
 }
 
 export interface TestProxy {
@@ -35,11 +37,22 @@ function tracked(server: net.Server): () => Promise<void> {
  * An HTTP proxy that demands Basic credentials and records every CONNECT. Being offline, it
  * answers an authenticated CONNECT with 502 (the target is out of reach), a bad one with 407.
  * With `tunnelLoopback`, an authenticated CONNECT to 127.0.0.1 is tunnelled (and only that); with
- * `holdAuthenticated`, an authenticated CONNECT is never answered (a browser behind it keeps waiting).
+ * `holdAuthenticated`, an authenticated CONNECT is never answered (a browser behind it keeps waiting);
+ * with `tunnelTo`, every authenticated CONNECT, whatever its target, is tunnelled to that port on
+ * 127.0.0.1 (an intercepting proxy, as far as the client can tell); with `recordPlain`, plain-HTTP
+ * proxy requests (GET http://host/…, answered 405) are recorded too, their target as `host:port`.
  */
-export async function httpProxy(user: string, pass: string, opts: { tunnelLoopback?: boolean; holdAuthenticated?: boolean } = {}): Promise<TestProxy> {
+export async function httpProxy(
+  user: string,
+  pass: string,
+  opts: { tunnelLoopback?: boolean; holdAuthenticated?: boolean; tunnelTo?: number; recordPlain?: boolean } = {},
+): Promise<TestProxy> {
   const requests: Recorded[] = [];
-  const server = http.createServer((_req, res) => {
+  const server = http.createServer((req, res) => {
+    if (opts.recordPlain && /^https?:\/\//.test(req.url ?? '')) {
+      const url = new URL(req.url ?? '');
+      requests.push({ target: `${url.hostname}:${url.port || '80'}`, username: undefined, password: undefined, userAgent: req.headers['user-agent'] });
+    }
     res.writeHead(405).end();
   });
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
@@ -48,12 +61,12 @@ export async function httpProxy(user: string, pass: string, opts: { tunnelLoopba
     const colon = decoded.indexOf(':');
     const username = colon >= 0 ? decoded.slice(0, colon) : undefined;
     const password = colon >= 0 ? decoded.slice(colon + 1) : undefined;
-    requests.push({ target: req.url ?? '', username, password });
+    requests.push({ target: req.url ?? '', username, password, userAgent: req.headers['user-agent'] });
     socket.on('error', () => undefined);
-    const loopbackPort = /^127\.0\.0\.1:(\d+)$/.exec(req.url ?? '')?.[1];
+    const loopbackPort = opts.tunnelTo !== undefined ? String(opts.tunnelTo) : /^127\.0\.0\.1:(\d+)$/.exec(req.url ?? '')?.[1];
     if (username !== user || password !== pass) {
       socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n');
-    } else if (opts.tunnelLoopback && loopbackPort !== undefined) {
+    } else if ((opts.tunnelLoopback || opts.tunnelTo !== undefined) && loopbackPort !== undefined) {
       const target = net.connect(Number(loopbackPort), '127.0.0.1', () => {
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         target.pipe(socket).pipe(target);

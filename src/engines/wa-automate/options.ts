@@ -3,15 +3,65 @@ import { profileDir } from './login.js';
 import type { Relay } from '../../proxy/relay.js';
 
 /**
- * Flags every session's browser gets on top of open-wa's and puppeteer's own (which already carry
- * --disable-background-networking, --no-first-run, --disable-sync and, for root, --no-sandbox).
+ * The flags every session's browser starts with, on top of puppeteer's own defaults (which bring
+ * --disable-background-networking, --no-first-run, --disable-sync). They replace open-wa's list
+ * (config/puppeteer.config.js), which ignores certificate errors, turns the sandbox and site
+ * isolation off and exposes gc() to the page; what it had worth keeping is here.
  */
-export const BASE_CHROMIUM_FLAGS = ['--disable-component-update'];
+export const BROWSER_FLAGS = [
+  // WhatsApp Web keeps running while nobody looks at it.
+  '--disable-background-timer-throttling',
+  '--disable-backgrounding-occluded-windows',
+  '--disable-renderer-backgrounding',
+  // Containers have a small /dev/shm; shared memory then goes to TMPDIR, the session's own folder.
+  '--disable-dev-shm-usage',
+  '--disable-gpu',
+  '--disable-extensions',
+  '--disable-default-apps',
+  '--no-default-browser-check',
+  '--disable-session-crashed-bubble',
+  // Nothing but WhatsApp: no component downloads from Google, no clock queries to
+  // clients2.google.com/time (puppeteer merges this list with its own --disable-features).
+  '--disable-component-update',
+  '--disable-features=NetworkTimeServiceQuerying',
+  // No crash reports sent. Chromium (156) starts its two crashpad handlers all the same, and
+  // --disable-crashpad-for-testing, which would stop them, also stops the network service from
+  // working; so their database goes into the session (BREAKPAD_DUMP_LOCATION, see createConfig).
+  '--disable-crash-reporter',
+  '--disable-breakpad',
+];
 
-export function chromiumFlags(ctx: EngineContext, extra: string[] = []): string[] {
-  const flags = [...BASE_CHROMIUM_FLAGS, ...extra, ...ctx.config.chromiumArgs];
-  // Chromium refuses to start as root with its sandbox on.
-  if (process.getuid?.() === 0 && !flags.includes('--no-sandbox')) flags.push('--no-sandbox');
+/**
+ * Flags a session's own chromiumArgs may not bring back: certificate errors are never ignored
+ * (an intercepting proxy would read every message), the user agent is `config.userAgent`, and
+ * crash reporting stays off.
+ */
+const REFUSED_FLAG =
+  /^--(?:ignore-certifi?cate-errors[a-z-]*|ignore-certifcate-errors[a-z-]*|ignore-urlfetcher-cert-requests|allow-insecure-localhost|user-agent|enable-crash-reporter[a-z-]*)(?:=|$)/i;
+
+export function isRefusedFlag(flag: string): boolean {
+  return REFUSED_FLAG.test(flag.trim());
+}
+
+/** What the launch needs besides the session's config (see launch.ts). */
+export interface LaunchSettings {
+  /** Sent by the browser everywhere (pages, workers, proxy CONNECTs). */
+  userAgent: string;
+  /** The browser's TMPDIR: inside the session's folder, so nothing it leaves outlives the session. */
+  tmpDir: string;
+  /**
+   * Where Chromium's crashpad handlers keep their database (else ~/.config/chromium/Crash Reports).
+   * Inside the session's folder, which their command lines (--database=…) then name, so that they
+   * can be told apart from other sessions' although they run reparented to PID 1.
+   */
+  crashDir: string;
+}
+
+export function chromiumFlags(ctx: EngineContext, extra: string[] = [], isRoot = process.getuid?.() === 0): string[] {
+  const own = ctx.config.chromiumArgs.filter((flag) => !isRefusedFlag(flag));
+  const flags = [...BROWSER_FLAGS, ...extra, ...own];
+  // Chromium refuses to start as root with its sandbox on; anyone else keeps the sandbox.
+  if (isRoot && !flags.includes('--no-sandbox')) flags.push('--no-sandbox');
   return [...new Set(flags)];
 }
 
@@ -20,8 +70,18 @@ export function chromiumFlags(ctx: EngineContext, extra: string[] = []): string[
  * WhatsApp, write outside the session's folder, print to a terminal or end the process is off:
  * the server supervises, so timeouts, restarts and the browser-close policy are ours.
  */
-export function createConfig(ctx: EngineContext, executablePath: string, relay?: Pick<Relay, 'url' | 'login'>): Record<string, unknown> {
+export function createConfig(
+  ctx: EngineContext,
+  executablePath: string,
+  relay?: Pick<Relay, 'url' | 'login'>,
+  launch?: LaunchSettings,
+): Record<string, unknown> {
   const { config } = ctx;
+  const flags = chromiumFlags(ctx, [
+    // The browser only ever sees the session's relay, never the upstream or its credentials.
+    ...(relay ? [`--proxy-server=${relay.url}`] : []),
+    ...(launch ? [`--user-agent=${launch.userAgent}`] : []),
+  ]);
   return {
     sessionId: ctx.sessionId,
     sessionDataPath: ctx.sessionDataDir,
@@ -32,8 +92,14 @@ export function createConfig(ctx: EngineContext, executablePath: string, relay?:
     headless: config.headless,
     executablePath,
     useChrome: false,
-    // The browser only ever sees the session's relay, never the upstream or its credentials.
-    chromiumArgs: chromiumFlags(ctx, relay ? [`--proxy-server=${relay.url}`] : []),
+    // open-wa launches with puppeteer.launch({ headless, args: [its flags, ...chromiumArgs], ...config })
+    // (controllers/browser.js): `args` given here replaces its whole list, --ignore-certificate-errors
+    // and --no-sandbox included. chromiumArgs says the same for whoever reads the config.
+    args: flags,
+    chromiumArgs: flags,
+    // Puppeteer's own switch for the same thing, off (its default) whatever a later version defaults to.
+    acceptInsecureCerts: false,
+    ...(launch ? { env: { ...process.env, TMPDIR: launch.tmpDir, BREAKPAD_DUMP_LOCATION: launch.crashDir } } : {}),
     // Enforced by the engine (open-wa doubles qrTimeout and ignores authTimeout under multi-device).
     qrTimeout: 0,
     authTimeout: 0,
@@ -42,8 +108,12 @@ export function createConfig(ctx: EngineContext, executablePath: string, relay?:
     killProcessOnTimeout: false,
     killProcessOnBan: false,
     throwOnExpiredSessionData: true,
-    killClientOnLogout: true,
-    deleteSessionDataOnLogout: true,
+    // The engine owns the logout's order (unlink, end the browser, then delete the login): open-wa
+    // doing it itself races the browser's close and ends the session failed instead of stopped.
+    killClientOnLogout: false,
+    deleteSessionDataOnLogout: false,
+    // With false (open-wa's default, stated so), WhatsApp's own content policy blocks the patch's IP look-ups.
+    bypassCSP: false,
     skipUpdateCheck: true,
     skipBrokenMethodsCheck: true,
     skipSessionSave: true,

@@ -12,6 +12,7 @@ const sendErrors = [
   'SESSION_NOT_READY',
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA',
+  'RECIPIENT_NOT_A_CONTACT',
   'ENGINE_ERROR',
 ] as const;
 
