@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ENGINES, type EngineName } from '../engines/types.js';
+import { STORED_EVENTS } from '../events/envelope.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 
 export interface ServerConfig {
@@ -20,8 +21,17 @@ export interface ServerConfig {
   readonly sendRateLimit: number;
   /** Origins allowed to call the API from a browser (CORS); none by default. */
   readonly corsOrigins: readonly string[];
-  /** The base URL handed out in banners, /info and the API document. */
+  /** The base URL handed out in banners, /info and media URLs. */
   readonly publicUrl: string;
+  /** undefined: the SQLite file in the sessions folder. */
+  readonly databaseUrl: string | undefined;
+  readonly eventRetentionDays: number;
+  readonly mediaRetentionDays: number;
+  /** Server-wide webhooks: every session's events. */
+  readonly webhookUrls: readonly string[];
+  readonly webhookSecret: string | undefined;
+  /** Event names (or '*') the server-wide webhooks get; undefined: every stored event. */
+  readonly webhookEvents: readonly string[] | undefined;
 }
 
 /** A flag value that cannot work: start-up stops with this one line and exit code 2. */
@@ -87,6 +97,16 @@ export function buildProgram(version: string): Command {
         .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
         .env('MULTI_SESSION_CORS_ORIGIN'),
     )
+    .addOption(new Option('--database-url <url>', 'postgres://user:pass@host/db (default: an SQLite file in the sessions folder)').env('MULTI_SESSION_DATABASE_URL'))
+    .addOption(new Option('--event-retention-days <n>', 'days the event log keeps events').default('7').env('MULTI_SESSION_EVENT_RETENTION_DAYS'))
+    .addOption(new Option('--media-retention-days <n>', 'days received media files are kept').default('30').env('MULTI_SESSION_MEDIA_RETENTION_DAYS'))
+    .addOption(
+      new Option('--webhook-url <url>', "a webhook for every session's events (repeatable)")
+        .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+        .env('MULTI_SESSION_WEBHOOK_URL'),
+    )
+    .addOption(new Option('--webhook-secret <secret>', 'whsec_<base64>: signs the server-wide webhooks').env('MULTI_SESSION_WEBHOOK_SECRET'))
+    .addOption(new Option('--webhook-events <names>', 'comma-separated events for the server-wide webhooks (default: all)').env('MULTI_SESSION_WEBHOOK_EVENTS'))
     .showHelpAfterError(false)
     // main.ts prints the one-line reason itself.
     .configureOutput({ writeErr: () => undefined })
@@ -108,6 +128,12 @@ interface RawOptions {
   rateLimit: string;
   sendRateLimit: string;
   corsOrigin?: string[] | string;
+  databaseUrl?: string;
+  eventRetentionDays: string;
+  mediaRetentionDays: string;
+  webhookUrl?: string[] | string;
+  webhookSecret?: string;
+  webhookEvents?: string;
 }
 
 function origins(raw: string[] | string | undefined): string[] {
@@ -124,6 +150,50 @@ function origins(raw: string[] | string | undefined): string[] {
     }
   }
   return list.map((o) => o.replace(/\/$/, ''));
+}
+
+function databaseUrl(raw: string | undefined): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  if (!/^postgres(?:ql)?:\/\/./i.test(value)) {
+    throw new ConfigError('--database-url must be a postgres:// URL such as postgres://user:pass@host:5432/db (leave it out for SQLite)');
+  }
+  return value;
+}
+
+function webhookUrls(raw: string[] | string | undefined): string[] {
+  const list = (Array.isArray(raw) ? raw : raw ? [raw] : []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  for (const url of list) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError(`--webhook-url must be an http:// or https:// URL, got "${url}"`);
+    }
+    if (!/^https?:$/.test(parsed.protocol)) throw new ConfigError(`--webhook-url must be an http:// or https:// URL, got "${url}"`);
+  }
+  return list;
+}
+
+/** Standard Webhooks' secret form: whsec_ and the base64 of the key. */
+export const WEBHOOK_SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]{16,}={0,2}$/;
+
+function webhookSecret(raw: string | undefined): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  if (!WEBHOOK_SECRET_PATTERN.test(value)) throw new ConfigError('--webhook-secret must be whsec_ followed by base64 (at least 12 bytes), e.g. whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+  return value;
+}
+
+function webhookEvents(raw: string | undefined): readonly string[] | undefined {
+  const list = (raw ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+  if (list.length === 0 || list.includes('*')) return undefined;
+  for (const name of list) {
+    if (!(STORED_EVENTS as readonly string[]).includes(name)) {
+      throw new ConfigError(`--webhook-events: unknown event "${name}" (one of ${STORED_EVENTS.join(', ')}, or *)`);
+    }
+  }
+  return Object.freeze(list);
 }
 
 /** argv → a validated, frozen config. Throws ConfigError, or CommanderError for --help/--version. */
@@ -158,6 +228,12 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
     sendRateLimit: integer('--send-rate-limit', 0, 1_000_000)(raw.sendRateLimit),
     corsOrigins: Object.freeze(origins(raw.corsOrigin)),
     publicUrl: publicUrl(webhookHost, port),
+    databaseUrl: databaseUrl(raw.databaseUrl),
+    eventRetentionDays: integer('--event-retention-days', 1, 3650)(raw.eventRetentionDays),
+    mediaRetentionDays: integer('--media-retention-days', 1, 3650)(raw.mediaRetentionDays),
+    webhookUrls: Object.freeze(webhookUrls(raw.webhookUrl)),
+    webhookSecret: webhookSecret(raw.webhookSecret),
+    webhookEvents: webhookEvents(raw.webhookEvents),
   });
 }
 

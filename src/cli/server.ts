@@ -6,6 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { createApp } from '../http/app.js';
 import { childLogger, createRootLogger, type Logger } from '../log.js';
 import { engineAvailability } from '../engines/index.js';
+import { EventBus } from '../events/bus.js';
+import { durableStore } from '../events/durable.js';
+import { forgetSession, repositories, type Repositories } from '../events/repositories.js';
+import { publishSessionEvents } from '../events/session-events.js';
+import { openStore } from '../store/db.js';
 import { SessionManager } from '../sessions/manager.js';
 import { SessionStore } from '../sessions/store.js';
 import type { WorkerFactory } from '../worker/client.js';
@@ -24,6 +29,8 @@ export interface RunningServer {
   url: string;
   port: number;
   manager: SessionManager;
+  bus: EventBus;
+  repos: Repositories;
   logger: Logger;
   /** Stops every session, ends every worker and closes the port. */
   close(): Promise<void>;
@@ -57,6 +64,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     timing: opts.timing,
   });
   await manager.load();
+  const database = await openStore({ databaseUrl: config.databaseUrl, sessionsDir: store.root, logger });
+  const repos = repositories(database.db);
+  const bus = new EventBus(durableStore(database.db), childLogger(logger, 'wa:server'));
 
   let shuttingDown = false;
   const engines = () => engineAvailability({ executablePath: config.executablePath, useChrome: config.useChrome });
@@ -76,8 +86,16 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const port = (server.address() as AddressInfo).port;
   const publicUrl = config.port === 0 ? config.publicUrl.replace(/:0$/, `:${String(port)}`) : config.publicUrl;
 
+  const stopEvents = publishSessionEvents(manager, bus, {
+    publicUrl,
+    logger: log,
+    forget: (sessionId) => forgetSession(repos, sessionId),
+  });
+
   const { app } = createApp({
     manager,
+    bus,
+    repos,
     logger,
     apiKey: config.apiKey,
     maxBodyBytes: config.maxBodyBytes,
@@ -121,9 +139,13 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       // Event streams never end by themselves.
       server.closeAllConnections();
       await manager.shutdown(opts.shutdownMs);
+      stopEvents();
+      // What the sessions said while stopping is stored before the database closes.
+      await bus.idle();
+      await database.close();
       await closed;
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${String(port)}`, port, manager, logger, close, restored };
+  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, logger, close, restored };
 }

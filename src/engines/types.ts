@@ -65,6 +65,15 @@ export interface EngineLog {
   message: string;
 }
 
+/** A received file, written by the engine to EngineContext.mediaDir. */
+export interface IncomingMedia {
+  mimetype: string;
+  filename: string | null;
+  size: number;
+  /** Its file name inside the media folder (no path). */
+  file: string;
+}
+
 export interface IncomingMessage {
   id: string;
   chatId: string;
@@ -82,6 +91,8 @@ export interface IncomingMessage {
   /** In a group: the member who wrote (`from` is the group). */
   author?: string | null;
   isGroupMsg?: boolean;
+  /** Media the engine downloaded into the session's media folder. */
+  media?: IncomingMedia | null;
 }
 
 export const ACK_NAMES = { '-1': 'error', '0': 'pending', '1': 'sent', '2': 'delivered', '3': 'read', '4': 'played' } as const;
@@ -129,6 +140,8 @@ export interface EngineContext {
   config: ResolvedSessionConfig;
   /** sessions/<id>/session-data: the engine's login data lives here and nowhere else. */
   sessionDataDir: string;
+  /** sessions/<id>/media: where received files are written (the server serves them from there). */
+  mediaDir: string;
 }
 
 export interface OutboxEntry {

@@ -2,6 +2,8 @@ import path from 'node:path';
 import express, { type Express, type RequestHandler } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { childLogger, type Logger } from '../log.js';
+import type { EventBus } from '../events/bus.js';
+import type { Repositories } from '../events/repositories.js';
 import type { SessionManager } from '../sessions/manager.js';
 import { EventTokens, requireApiKey } from './auth.js';
 import { errorHandler, requireJsonBody } from './errors.js';
@@ -20,6 +22,9 @@ import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, security
 
 export interface AppDeps {
   manager: SessionManager;
+  /** Where events are published and streamed from. */
+  bus: EventBus;
+  repos: Repositories;
   logger: Logger;
   info: SystemInfo;
   publicDir: string;

@@ -10,6 +10,7 @@ import type { WorkerFactory } from '../worker/client.js';
 import type { SendOp, WorkerOps } from '../worker/protocol.js';
 import { applyConfigPatch, resolveConfig, type ConfigDefaults, type SessionConfig, type SessionConfigPatch } from './config.js';
 import { SessionRunner, type RunnerTiming } from './runner.js';
+import { sentResource } from './messages.js';
 import { Session } from './session.js';
 import type { SessionStore, StoredSession } from './store.js';
 
@@ -88,6 +89,7 @@ export class ManagedSession {
           engine: current.engine,
           config: resolveConfig(current.engine, current.config, deps.defaults),
           sessionDataDir: deps.store.dataDir(id),
+          mediaDir: deps.store.mediaDir(id),
         };
       },
       restartPolicy: () => {
@@ -216,7 +218,7 @@ export class ManagedSession {
   async send<K extends SendOp>(op: K, msg: WorkerOps[K]['params']): Promise<SentMessage> {
     this.#requireReady();
     const sent = await this.#runner.request(op, msg);
-    this.session.touch();
+    this.session.recordSent(sentResource(op, msg, sent, this.session.me));
     this.session.log('debug', `sent ${SEND_KIND[op]} to ${msg.chatId} (${sent.messageId ?? 'id not reported'})`);
     return sent;
   }

@@ -7,7 +7,7 @@ import { forkWorker, type WorkerFactory } from '../worker/client.js';
 import { sweepBrowsers } from '../worker/sweep.js';
 import type { ConfigDefaults, SessionConfig } from './config.js';
 import { ManagedSession, type ManagedSessionDeps } from './managed-session.js';
-import type { LogEntry, QrResource, SessionResource } from './resource.js';
+import type { LogEntry, MessageResource, QrResource, SessionResource } from './resource.js';
 import { DEFAULT_TIMING, type RunnerTiming } from './runner.js';
 import type { Session, StatusChange } from './session.js';
 import { newRecord, type SessionStore, type StoredEntry } from './store.js';
@@ -20,6 +20,7 @@ export type ManagerEvents = {
   log: [{ sessionId: string } & LogEntry];
   message: [{ sessionId: string; message: IncomingMessage }];
   ack: [{ sessionId: string } & AckEvent];
+  sent: [{ sessionId: string; message: MessageResource }];
 };
 
 export interface ManagerOptions {
@@ -225,6 +226,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     session.on('log', (log) => this.emit('log', { sessionId: id, ...log }));
     session.on('message', (message) => this.emit('message', { sessionId: id, message }));
     session.on('ack', (ack) => this.emit('ack', { sessionId: id, ...ack }));
+    session.on('sent', (message) => this.emit('sent', { sessionId: id, message }));
     this.#sessions.set(id, managed);
     return managed;
   }

@@ -55,3 +55,34 @@ export const logEntrySchema = z
   .object({ timestamp: z.string(), level: z.enum(['error', 'warn', 'info', 'debug']), message: z.string() })
   .meta({ id: 'LogEntry' });
 export type LogEntry = z.infer<typeof logEntrySchema>;
+
+export const mediaResourceSchema = z
+  .object({
+    mimetype: z.string(),
+    filename: z.string().nullable(),
+    size: z.number().int(),
+    url: z.string().meta({ description: 'absolute, built from --webhook-host: serves the bytes' }),
+  })
+  .meta({ id: 'Media' });
+
+/** A message as the history, the event stream and webhooks show it, received or sent. */
+export const messageResourceSchema = z
+  .object({
+    id: z.string(),
+    chatId: z.string(),
+    from: z.string(),
+    to: z.string().nullable(),
+    fromMe: z.boolean(),
+    type: z.string(),
+    body: z.string(),
+    caption: z.string().nullable(),
+    timestamp: z.string(),
+    ack: z.number().int(),
+    ackName: z.string(),
+    quotedMessageId: z.string().nullable(),
+    author: z.string().nullable().optional().meta({ description: 'in a group: the member who wrote' }),
+    isGroupMsg: z.boolean().optional(),
+    media: mediaResourceSchema.nullable(),
+  })
+  .meta({ id: 'Message' });
+export type MessageResource = z.infer<typeof messageResourceSchema>;

@@ -3,7 +3,7 @@ import { MASK, maskCredentialsInUrl, maskSecrets } from '../util/redact.js';
 import type { Logger, LogLevel } from '../log.js';
 import type { AckEvent, EngineName, IncomingMessage, Me, QrCode, SessionStatus } from '../engines/types.js';
 import type { SessionConfig } from './config.js';
-import type { LogEntry, QrResource, SessionResource } from './resource.js';
+import type { LogEntry, MessageResource, QrResource, SessionResource } from './resource.js';
 
 
 /** The status machine of API.md; anything else is a bug reported loudly, never applied. */
@@ -39,6 +39,8 @@ export type SessionEvents = {
   log: [LogEntry];
   message: [IncomingMessage];
   ack: [AckEvent];
+  /** A message this session sent (its request and WhatsApp's answer). */
+  sent: [MessageResource];
 };
 
 export class InvalidTransitionError extends Error {
@@ -151,14 +153,14 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.emit('message', message);
   }
 
+  recordSent(message: MessageResource): void {
+    this.#lastActivity = new Date().toISOString();
+    this.emit('sent', message);
+  }
+
   recordAck(ack: AckEvent): void {
     this.#lastActivity = new Date().toISOString();
     this.emit('ack', ack);
-  }
-
-  /** Marks activity that changes no status: a message sent, for one. */
-  touch(): void {
-    this.#lastActivity = new Date().toISOString();
   }
 
   /** Logged out: no account is linked any more. */

@@ -9,6 +9,7 @@ import { SESSION_ID_PATTERN, sessionConfigSchema, type SessionConfig } from './c
 
 export const CONFIG_FILE = 'config.json';
 export const DATA_DIR = 'session-data';
+export const MEDIA_DIR = 'media';
 /** Folders on their way in (being created) or out (being deleted): never a session id (ids start with a letter or digit). */
 const STAGING_PREFIX = '.staging-';
 const TRASH_PREFIX = '.deleted-';
@@ -69,6 +70,10 @@ export class SessionStore {
 
   dataDir(id: string): string {
     return path.join(this.dir(id), DATA_DIR);
+  }
+
+  mediaDir(id: string): string {
+    return path.join(this.dir(id), MEDIA_DIR);
   }
 
   async list(): Promise<StoredEntry[]> {
@@ -178,7 +183,7 @@ export class SessionStore {
    * profile, or a logout's removal, outside the sessions folder.
    */
   async requireRealFolders(id: string): Promise<void> {
-    for (const folder of [this.dir(id), this.dataDir(id)]) {
+    for (const folder of [this.dir(id), this.dataDir(id), this.mediaDir(id)]) {
       let info;
       try {
         info = await lstat(folder);

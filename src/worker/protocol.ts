@@ -16,6 +16,7 @@ export interface StartParams {
   engine: EngineName;
   config: ResolvedSessionConfig;
   sessionDataDir: string;
+  mediaDir: string;
 }
 
 /**

@@ -83,10 +83,10 @@ export class WorkerRuntime {
     }
   }
 
-  async #start({ sessionId, engine: name, config, sessionDataDir }: WorkerOps['start']['params']): Promise<null> {
+  async #start({ sessionId, engine: name, config, sessionDataDir, mediaDir }: WorkerOps['start']['params']): Promise<null> {
     if (this.#engine) return null;
     const create = this.#deps.createEngine ?? defaultCreateEngine;
-    const engine = await create(name, { sessionId, config, sessionDataDir });
+    const engine = await create(name, { sessionId, config, sessionDataDir, mediaDir });
     for (const event of FORWARDED_EVENTS) {
       engine.on(event, (payload: EngineEvents[typeof event][0]) => {
         this.#deps.send({ kind: 'event', event, payload } as WorkerMessage);

@@ -8,6 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
+import path from 'node:path';
 import type { EngineContext, ResolvedSessionConfig } from '../../src/engines/types.js';
 import { normalizeProxy, type ProxyCredentials } from '../../src/proxy/parse.js';
 import { startRelay, type Relay } from '../../src/proxy/relay.js';
@@ -56,7 +57,7 @@ const config: ResolvedSessionConfig = {
   ...spec.config,
   ...userAgent,
 };
-const ctx: EngineContext = { sessionId: spec.sessionId, sessionDataDir: spec.sessionDataDir, config };
+const ctx: EngineContext = { sessionId: spec.sessionId, sessionDataDir: spec.sessionDataDir, mediaDir: path.join(path.dirname(spec.sessionDataDir), 'media'), config };
 
 await mkdir(spec.sessionDataDir, { recursive: true, mode: 0o700 });
 process.chdir(spec.sessionDataDir);

@@ -54,6 +54,8 @@ describe('API key, rate limits, headers, CORS and the document', () => {
   it('the document covers the router exactly, and its one server is relative ("/"), whatever --webhook-host says', () => {
     const { app } = createApp({
       manager: srv.manager,
+      bus: srv.bus,
+      repos: srv.repos,
       logger: srv.logger,
       maxBodyBytes: 1024 * 1024,
       publicDir: 'public',

@@ -72,6 +72,7 @@ describe('a session worker running the wa-automate engine', () => {
           engine: 'wa-automate',
           config: resolveConfig('wa-automate', { executablePath: browser }, { engine: 'wa-automate', useChrome: false, executablePath: undefined }),
           sessionDataDir: path.join(tmp.dir, 'patchy', 'session-data'),
+          mediaDir: path.join(tmp.dir, 'patchy', 'media'),
         },
       });
       const failed = await worker.next((m) => m.kind === 'event' && m.event === 'status' && m.payload.status === 'failed', 'a failed status');

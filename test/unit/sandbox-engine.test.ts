@@ -40,6 +40,7 @@ describe('sandbox engine', () => {
       sessionId: 'sb',
       config: resolveConfig('sandbox', config, { engine: 'sandbox', useChrome: false, executablePath: undefined }),
       sessionDataDir: path.join(tmp.dir, 'session-data'),
+      mediaDir: path.join(tmp.dir, 'media'),
     });
     engines.push(e);
     return e;

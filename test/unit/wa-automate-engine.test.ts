@@ -79,6 +79,7 @@ describe('wa-automate engine against a fake open-wa 4.76.0', () => {
         sessionId: id,
         config: resolveConfig('wa-automate', { executablePath: browser, ...config }, { engine: 'wa-automate', useChrome: false, executablePath: undefined }),
         sessionDataDir: dataDir,
+        mediaDir: path.join(path.dirname(dataDir), 'media'),
       },
       {
         load: () => Promise.resolve(wa),

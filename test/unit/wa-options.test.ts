@@ -19,6 +19,7 @@ function context(config: Partial<ResolvedSessionConfig> & { userAgent?: string }
   return {
     sessionId: 's1',
     sessionDataDir,
+    mediaDir: path.join(path.dirname(sessionDataDir), 'media'),
     config: {
       engine: 'wa-automate',
       multiDevice: true,

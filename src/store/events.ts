@@ -1,0 +1,83 @@
+import type { Kysely } from 'kysely';
+import { deleteInBatches, pageSize } from './bounds.js';
+import type { Database } from './schema.js';
+
+/** What the log needs of an envelope (src/events owns the full type and passes it as `E`). */
+export interface LoggedEnvelope {
+  /** `evt_` + a monotonic ULID: the log's order. */
+  id: string;
+  timestamp: string;
+  event: string;
+  session?: string | null;
+}
+
+/** Most envelopes one read returns: a replay is read page by page. */
+export const MAX_EVENT_PAGE = 10_000;
+
+/** The event log: stored envelopes, read back in id order for stream resume. */
+export class EventLog<E extends LoggedEnvelope = LoggedEnvelope> {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async append(envelope: E): Promise<void> {
+    await this.#db
+      .insertInto('events')
+      .values({
+        id: envelope.id,
+        session: envelope.session ?? null,
+        event: envelope.event,
+        timestamp: envelope.timestamp,
+        envelope: JSON.stringify(envelope),
+      })
+      .execute();
+  }
+
+  /**
+   * Envelopes after `afterId` (from the start when undefined), oldest first, at most `limit`
+   * (capped at MAX_EVENT_PAGE); only `session`'s when given. An id that was pruned or never
+   * existed still works: it is a position, not a row.
+   */
+  async after(afterId: string | undefined, opts: { session?: string | undefined; limit: number }): Promise<E[]> {
+    let query = this.#db.selectFrom('events').select('envelope');
+    if (afterId !== undefined) query = query.where('id', '>', afterId);
+    if (opts.session !== undefined) query = query.where('session', '=', opts.session);
+    const rows = await query.orderBy('id').limit(pageSize(opts.limit, MAX_EVENT_PAGE)).execute();
+    return rows.map((row) => JSON.parse(row.envelope) as E);
+  }
+
+  /** Removes events older than `isoTimestamp`; returns how many. */
+  pruneBefore(isoTimestamp: string): Promise<number> {
+    return deleteInBatches(async (batch) => {
+      const result = await this.#db
+        .deleteFrom('events')
+        .where('id', 'in', (eb) => eb.selectFrom('events').select('id').where('timestamp', '<', isoTimestamp).limit(batch))
+        .executeTakeFirst();
+      return result.numDeletedRows;
+    });
+  }
+
+  /** Removes every event of one session; returns how many. */
+  deleteSession(session: string): Promise<number> {
+    return deleteInBatches(async (batch) => {
+      const result = await this.#db
+        .deleteFrom('events')
+        .where('id', 'in', (eb) => eb.selectFrom('events').select('id').where('session', '=', session).limit(batch))
+        .executeTakeFirst();
+      return result.numDeletedRows;
+    });
+  }
+
+  async count(): Promise<number> {
+    const row = await this.#db.selectFrom('events').select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** The newest stored event's id: where a live stream starts when the client gave none. */
+  async latestId(): Promise<string | undefined> {
+    const row = await this.#db.selectFrom('events').select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return row?.id;
+  }
+}

@@ -1,0 +1,193 @@
+import type { Kysely } from 'kysely';
+import { deleteInBatches, pageSize } from './bounds.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import type { Database } from './schema.js';
+
+/**
+ * What history needs of a message; the API's message type (src/http owns it) is passed as `M`
+ * and stored whole, as JSON.
+ */
+export interface HistoryMessage {
+  id: string;
+  chatId: string;
+  /** ISO-8601 UTC. */
+  timestamp: string;
+  fromMe: boolean;
+  ack: number;
+  ackName?: string | null;
+}
+
+export interface MessagePage<M> {
+  /** Newest first. */
+  messages: M[];
+  /** Pass as `before` for the next (older) page; null when there is none. */
+  nextCursor: string | null;
+}
+
+export interface ChatSummary<M> {
+  chatId: string;
+  lastMessage: M;
+  messageCount: number;
+}
+
+/** Most messages one page holds. */
+export const MAX_MESSAGE_PAGE = 1_000;
+
+/** Message history: every message of every session with its latest ack. */
+export class MessageStore<M extends HistoryMessage = HistoryMessage> {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /** Stores a message, or replaces the stored one with the same id. `seq`: a sortable id from the caller. */
+  async upsert(session: string, message: M, seq: string): Promise<void> {
+    const columns = {
+      chat_id: message.chatId,
+      from_me: message.fromMe ? 1 : 0,
+      timestamp: message.timestamp,
+      ack: message.ack,
+      message: JSON.stringify(message),
+      seq,
+    };
+    await this.#db
+      .insertInto('messages')
+      .values({ session, id: message.id, ...columns })
+      .onConflict((oc) => oc.columns(['session', 'id']).doUpdateSet(columns))
+      .execute();
+  }
+
+  async get(session: string, messageId: string): Promise<M | undefined> {
+    const row = await this.#db
+      .selectFrom('messages')
+      .select('message')
+      .where('session', '=', session)
+      .where('id', '=', messageId)
+      .executeTakeFirst();
+    return row && (JSON.parse(row.message) as M);
+  }
+
+  /**
+   * Records a message's new ack, in its column and in the stored message (`ack`, `ackName`).
+   * Returns the updated message, or undefined when it is not in the history.
+   */
+  async setAck(session: string, messageId: string, ack: number, ackName: string | null): Promise<M | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      // Writing the column first takes the row's lock (Postgres) or the database's write lock
+      // (SQLite) before the read, so two acks of one message cannot interleave read and write.
+      const touched = await trx
+        .updateTable('messages')
+        .set({ ack })
+        .where('session', '=', session)
+        .where('id', '=', messageId)
+        .executeTakeFirst();
+      if (touched.numUpdatedRows === 0n) return undefined;
+      const row = await trx
+        .selectFrom('messages')
+        .select('message')
+        .where('session', '=', session)
+        .where('id', '=', messageId)
+        .executeTakeFirstOrThrow();
+      const message = { ...(JSON.parse(row.message) as M), ack, ackName };
+      await trx
+        .updateTable('messages')
+        .set({ message: JSON.stringify(message) })
+        .where('session', '=', session)
+        .where('id', '=', messageId)
+        .execute();
+      return message;
+    });
+  }
+
+  /**
+   * One page of a session's history (of one chat when `chatId` is given), newest first by
+   * (timestamp, id). `before` is the previous page's `nextCursor`; a cursor that does not decode
+   * throws InvalidCursorError (a 400 naming `query.before`).
+   */
+  async page(session: string, opts: { chatId?: string | undefined; limit: number; before?: string | undefined }): Promise<MessagePage<M>> {
+    const limit = pageSize(opts.limit, MAX_MESSAGE_PAGE);
+    const before = opts.before === undefined ? undefined : decodeCursor(opts.before);
+    let query = this.#db.selectFrom('messages').select(['id', 'timestamp', 'message']).where('session', '=', session);
+    if (opts.chatId !== undefined) query = query.where('chat_id', '=', opts.chatId);
+    if (before) {
+      query = query.where((eb) =>
+        eb.or([eb('timestamp', '<', before.timestamp), eb.and([eb('timestamp', '=', before.timestamp), eb('id', '<', before.id)])]),
+      );
+    }
+    // One row more than asked says whether an older page exists, so the last page has no cursor.
+    const rows = await query.orderBy('timestamp', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+    const shown = rows.slice(0, limit);
+    const last = shown.at(-1);
+    return {
+      messages: shown.map((row) => JSON.parse(row.message) as M),
+      nextCursor: rows.length > limit && last ? encodeCursor({ timestamp: last.timestamp, id: last.id }) : null,
+    };
+  }
+
+  /**
+   * A session's chats, the most recently active first: each with its newest message and how many
+   * it has. One query: window functions number each chat's messages newest first and count them.
+   */
+  async chats(session: string, opts: { limit?: number | undefined } = {}): Promise<ChatSummary<M>[]> {
+    const ranked = this.#db
+      .selectFrom('messages')
+      .select((eb) => [
+        'chat_id',
+        'timestamp',
+        'message',
+        eb.fn
+          .agg<number | string | bigint>('row_number')
+          .over((ob) => ob.partitionBy('chat_id').orderBy('timestamp', 'desc').orderBy('id', 'desc'))
+          .as('rank'),
+        eb.fn
+          .countAll<number | string | bigint>()
+          .over((ob) => ob.partitionBy('chat_id'))
+          .as('count'),
+      ])
+      .where('session', '=', session);
+    let query = this.#db
+      .selectFrom(ranked.as('ranked'))
+      .select(['chat_id', 'message', 'count'])
+      .where('rank', '=', 1)
+      .orderBy('timestamp', 'desc')
+      .orderBy('chat_id');
+    if (opts.limit !== undefined) query = query.limit(pageSize(opts.limit, Number.MAX_SAFE_INTEGER));
+    const rows = await query.execute();
+    return rows.map((row) => ({ chatId: row.chat_id, lastMessage: JSON.parse(row.message) as M, messageCount: Number(row.count) }));
+  }
+
+  /** Removes every message of one session; returns how many. */
+  deleteSession(session: string): Promise<number> {
+    return deleteInBatches(async (batch) => {
+      const result = await this.#db
+        .deleteFrom('messages')
+        .where('session', '=', session)
+        .where('id', 'in', (eb) => eb.selectFrom('messages').select('id').where('session', '=', session).limit(batch))
+        .executeTakeFirst();
+      return result.numDeletedRows;
+    });
+  }
+
+  /** Retention: removes messages older than `isoTimestamp` (by their own timestamp); returns how many. */
+  pruneBefore(isoTimestamp: string): Promise<number> {
+    return deleteInBatches(async (batch) => {
+      const result = await this.#db
+        .deleteFrom('messages')
+        .where((eb) =>
+          eb(
+            eb.refTuple('session', 'id'),
+            'in',
+            eb
+              .selectFrom('messages')
+              .select(['session', 'id'])
+              .where('timestamp', '<', isoTimestamp)
+              .limit(batch)
+              .$asTuple('session', 'id'),
+          ),
+        )
+        .executeTakeFirst();
+      return result.numDeletedRows;
+    });
+  }
+}

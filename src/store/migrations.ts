@@ -1,0 +1,87 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+/**
+ * The schema's history, in code (no migration files to ship or find at run time). Forward-only:
+ * a migration is never edited or removed once released, a change is a new entry; there are no
+ * `down`s. Kysely's Migrator runs the missing ones at open, in name order, each in a transaction,
+ * under its lock table (several servers opening one Postgres at once run each migration once).
+ *
+ * Only the schema builder and the types text and integer: the same code on SQLite and Postgres.
+ */
+
+// Migrations see the database as it was when they were written, not today's schema.ts.
+type AnyDb = Kysely<unknown>;
+
+const m001: Migration = {
+  async up(db: AnyDb): Promise<void> {
+    await db.schema
+      .createTable('events')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('session', 'text')
+      .addColumn('event', 'text', (c) => c.notNull())
+      .addColumn('timestamp', 'text', (c) => c.notNull())
+      .addColumn('envelope', 'text', (c) => c.notNull())
+      .execute();
+    // Resume one session's stream; retention by age.
+    await db.schema.createIndex('events_session_id').on('events').columns(['session', 'id']).execute();
+    await db.schema.createIndex('events_timestamp').on('events').column('timestamp').execute();
+
+    await db.schema
+      .createTable('webhook_deliveries')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('event_id', 'text', (c) => c.notNull())
+      .addColumn('event', 'text', (c) => c.notNull())
+      .addColumn('session', 'text')
+      .addColumn('webhook', 'text', (c) => c.notNull())
+      .addColumn('url', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('last_status_code', 'integer')
+      .addColumn('last_error', 'text')
+      .addColumn('next_attempt_at', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('delivered_at', 'text')
+      .execute();
+    // What is due now; the head of one (webhook, session) queue.
+    await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
+    await db.schema.createIndex('webhook_deliveries_queue').on('webhook_deliveries').columns(['webhook', 'session', 'id']).execute();
+
+    await db.schema
+      .createTable('messages')
+      .addColumn('session', 'text', (c) => c.notNull())
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('chat_id', 'text', (c) => c.notNull())
+      .addColumn('from_me', 'integer', (c) => c.notNull())
+      .addColumn('timestamp', 'text', (c) => c.notNull())
+      .addColumn('ack', 'integer', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('seq', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('messages_pk', ['session', 'id'])
+      .execute();
+    // Pages of one chat and of the whole session, newest first by (timestamp, id); retention by age.
+    await db.schema.createIndex('messages_chat_time').on('messages').columns(['session', 'chat_id', 'timestamp', 'id']).execute();
+    await db.schema.createIndex('messages_session_time').on('messages').columns(['session', 'timestamp', 'id']).execute();
+    await db.schema.createIndex('messages_timestamp').on('messages').column('timestamp').execute();
+
+    await db.schema
+      .createTable('idempotency_keys')
+      .addColumn('session', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('request_hash', 'text', (c) => c.notNull())
+      .addColumn('status', 'integer', (c) => c.notNull())
+      .addColumn('response', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('idempotency_keys_pk', ['session', 'key'])
+      .execute();
+    await db.schema.createIndex('idempotency_keys_created_at').on('idempotency_keys').column('created_at').execute();
+  },
+};
+
+/** Every migration, by name; names sort in the order they run. */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '001_initial': m001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve({ ...MIGRATIONS }),
+};

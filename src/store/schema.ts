@@ -1,0 +1,76 @@
+/**
+ * The database's tables, as Kysely sees them: the one statement of each column's name and type
+ * (migrations.ts creates exactly these). Column names are snake_case, as in the database; the
+ * repositories hand camelCase objects to the rest of the server.
+ *
+ * Types that mean the same on SQLite and Postgres only: text and integer. Timestamps are ISO-8601
+ * UTC strings (`new Date().toISOString()`, fixed width) and ids are a prefix plus a ULID, so text
+ * order is time order on both, whatever the database's collation (digits, upper-case letters and
+ * fixed punctuation in fixed places compare the same under C and the usual locales).
+ * Booleans are integers 0/1; JSON documents are text (parsed by the repository, never queried into).
+ */
+
+/** The event log: every stored event's envelope, in `id` order. */
+export interface EventsTable {
+  id: string;
+  /** null for a server-wide event that belongs to no session. */
+  session: string | null;
+  event: string;
+  timestamp: string;
+  /** The envelope as JSON text. */
+  envelope: string;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/** One event to one webhook: its attempts and fate. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  event_id: string;
+  event: string;
+  session: string | null;
+  /** A stable key of the target (sha256 of url + source, 16 hex): one ordered queue per (webhook, session). */
+  webhook: string;
+  url: string;
+  status: DeliveryStatus;
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  /** When a pending delivery may next be tried; null once delivered or failed. */
+  next_attempt_at: string | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
+/** Message history: the latest state of each message of each session. */
+export interface MessagesTable {
+  session: string;
+  id: string;
+  chat_id: string;
+  /** 0 or 1. */
+  from_me: number;
+  timestamp: string;
+  ack: number;
+  /** The API message as JSON text. */
+  message: string;
+  /** A sortable id given by the writer (the id of the event that stored it). */
+  seq: string;
+}
+
+/** The first answer to each `Idempotency-Key` of a session. */
+export interface IdempotencyKeysTable {
+  session: string;
+  key: string;
+  request_hash: string;
+  status: number;
+  /** The response body as JSON text. */
+  response: string;
+  created_at: string;
+}
+
+export interface Database {
+  events: EventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  messages: MessagesTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
