@@ -54,10 +54,10 @@ export function createApp(deps: AppDeps): App {
   const sendRateLimit = deps.sendRateLimit ?? 0;
   const routes: RouteDef[] = [
     ...sessionRoutes(deps.manager),
-    ...messageRoutes(deps.manager),
+    ...messageRoutes(deps.manager, deps.repos),
     ...sandboxRoutes(deps.manager),
     ...proxyRoutes(deps.manager),
-    ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000, logger: log }, tokens),
+    ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000, logger: log, bus: deps.bus, events: deps.repos.events }, tokens),
     ...systemRoutes(deps.manager, deps.info),
     ...docsRoutes(() => openApiDocument),
   ];

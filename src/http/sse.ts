@@ -1,5 +1,8 @@
 import type { Request, Response } from 'express';
 import type { Logger } from '../log.js';
+import type { EventBus } from '../events/bus.js';
+import type { Envelope } from '../events/envelope.js';
+import type { EventLog } from '../store/events.js';
 import type { ManagerEvents, SessionManager } from '../sessions/manager.js';
 
 /**
@@ -17,6 +20,10 @@ export interface SseOptions {
   maxBacklogBytes?: number;
   /** Where a disconnected slow client is reported; without one the disconnection is silent. */
   logger?: Logger;
+  /** The live events. */
+  bus: EventBus;
+  /** The stored events, replayed on resume (Last-Event-ID, ?after=). */
+  events: EventLog<Envelope>;
 }
 
 const FORWARDED = ['created', 'deleted', 'status', 'qr', 'log', 'message', 'ack'] as const satisfies (keyof ManagerEvents)[];

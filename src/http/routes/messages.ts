@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.js';
+import type { Repositories } from '../../events/repositories.js';
 import type { SessionManager } from '../../sessions/manager.js';
 import { decodeMedia, fileType, sniffImage, toDataUrl } from '../media.js';
 import { route, type RouteDef } from '../route.js';
@@ -16,7 +17,7 @@ const sendErrors = [
   'ENGINE_ERROR',
 ] as const;
 
-export function messageRoutes(manager: SessionManager): RouteDef[] {
+export function messageRoutes(manager: SessionManager, _repos: Repositories): RouteDef[] {
   return [
     route({
       method: 'post',
