@@ -20,8 +20,8 @@ const state = {
   infoAt: 0,
   /** @type {Map<string, any>} */ sessions: new Map(),
   /**
-   * The current QR per session, kept as the API gives it (GET …/qr, or the `qr` event, which adds
-   * its sessionId): one shape for both.
+   * The current QR per session, kept as the API gives it (GET …/qr, or the payload of the
+   * `session.qr` event): one shape for both.
    * @type {Map<string, { qrCode: string, qrData: string, expiresAt: string, attempt: number }>}
    */
   qr: new Map(),
@@ -169,55 +169,66 @@ async function syncSessions() {
   }
 }
 
-function onEvent(type, data) {
+/**
+ * One event of the stream: the envelope `{id, timestamp, event, session, engine, me, payload}`. After
+ * a reconnection the server first replays what was missed, so an event may be older than what the
+ * page already knows (from GET /api/v1/sessions): such an event changes nothing it shows.
+ */
+function onEvent(type, envelope) {
   state.seq += 1;
-  const id = data?.sessionId ?? data?.session?.sessionId;
-  if (typeof id === 'string') state.touched.set(id, state.seq);
+  const id = envelope?.session;
+  const payload = envelope?.payload;
+  if (typeof id !== 'string' || !payload) return;
+  state.touched.set(id, state.seq);
   switch (type) {
-    case 'created':
+    case 'session.created':
       if (!state.sessions.has(id)) announce(`Session ${id} was created`);
-      upsert(data);
+      upsert(payload);
       break;
-    case 'deleted':
+    case 'session.deleted':
       if (state.sessions.has(id)) announce(`Session ${id} was deleted`);
       removeSession(id);
       break;
-    case 'status': {
-      upsert(data.session);
-      if (data.status !== data.previous) {
-        announce(`${id} is now ${statusLabel(data.status)}${data.error ? `: ${data.error}` : ''}`);
+    case 'session.status': {
+      const known = state.sessions.get(id);
+      const stale = known && payload.session && Date.parse(payload.session.updatedAt) < Date.parse(known.updatedAt);
+      upsert(payload.session);
+      if (payload.status !== payload.previous && !stale) {
+        announce(`${id} is now ${statusLabel(payload.status)}${payload.error ? `: ${payload.error}` : ''}`);
         // One notice per failing session: a session that keeps failing (restarts, then gives up)
         // updates it rather than stacking one per attempt.
-        if (data.status === 'failed') toast(`${id} failed: ${data.error ?? 'no reason given'}`, 'error', `failed:${id}`);
+        if (payload.status === 'failed') toast(`${id} failed: ${payload.error ?? 'no reason given'}`, 'error', `failed:${id}`);
       }
       break;
     }
-    case 'qr': {
-      state.qr.set(id, data);
+    case 'session.qr': {
       const s = state.sessions.get(id);
+      // A code older than the state the page has (replayed after a reconnection) is long gone.
+      if (s && Date.parse(envelope.timestamp) < Date.parse(s.updatedAt)) break;
+      state.qr.set(id, payload);
       if (s && !s.qrAvailable) {
-        // The status event (qr_ready) may have come before its first code: the session has one now,
-        // so that a later re-render of the details from this copy does not drop the code.
+        // The status event (qr_ready) may come after its first code: the session has one now, so
+        // that a later re-render of the details from this copy does not drop the code.
         const updated = { ...s, qrAvailable: true };
         state.sessions.set(id, updated);
         list.upsert(updated);
         if (state.selected === id) detail.update(updated);
       }
-      detail.setQr(id, data);
+      detail.setQr(id, payload);
       break;
     }
-    case 'log': {
-      const entry = { timestamp: data.timestamp, level: data.level, message: data.message };
+    case 'session.log': {
+      const entry = { timestamp: payload.timestamp, level: payload.level, message: payload.message };
       if (state.logBuffer && state.logBuffer.id === id) state.logBuffer.entries.push(entry);
       else detail.appendLog(id, entry);
       break;
     }
     case 'message': {
       const msgs = state.messages.get(id) ?? [];
-      msgs.push(data.message);
+      msgs.push(payload);
       if (msgs.length > MAX_MESSAGES) msgs.shift();
       state.messages.set(id, msgs);
-      detail.addMessage(id, data.message);
+      detail.addMessage(id, payload);
       break;
     }
     default:

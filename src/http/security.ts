@@ -35,7 +35,7 @@ export function corsFor(origins: readonly string[]): RequestHandler | undefined 
   return cors({
     origin: [...origins],
     methods: ['GET', 'POST', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Content-Type', 'X-API-Key', 'Authorization'],
+    allowedHeaders: ['Content-Type', 'X-API-Key', 'Authorization', 'Last-Event-ID', 'Idempotency-Key'],
     maxAge: 600,
   });
 }

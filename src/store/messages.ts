@@ -73,7 +73,7 @@ export class MessageStore<M extends HistoryMessage = HistoryMessage> {
    * Returns the updated message, or undefined when it is not in the history.
    */
   async setAck(session: string, messageId: string, ack: number, ackName: string | null): Promise<M | undefined> {
-    return this.#db.transaction().execute(async (trx) => {
+    const run = async (trx: Kysely<Database>): Promise<M | undefined> => {
       // Writing the column first takes the row's lock (Postgres) or the database's write lock
       // (SQLite) before the read, so two acks of one message cannot interleave read and write.
       const touched = await trx
@@ -97,7 +97,9 @@ export class MessageStore<M extends HistoryMessage = HistoryMessage> {
         .where('id', '=', messageId)
         .execute();
       return message;
-    });
+    };
+    // Inside the event's own transaction (the history step) it runs there; alone, in one of its own.
+    return this.#db.isTransaction ? run(this.#db) : this.#db.transaction().execute(run);
   }
 
   /**

@@ -354,8 +354,9 @@ describe('web UI (sandbox engine)', () => {
   });
 });
 
+const KEY = 'ui-test-key-123';
+
 describe('web UI with --api-key', () => {
-  const KEY = 'ui-test-key-123';
   let srv: TestServer;
   let browser: Browser | undefined;
 
@@ -413,48 +414,93 @@ describe('web UI with --api-key', () => {
   });
 });
 
-describe('web UI across a server restart', () => {
-  let srv: TestServer | undefined;
-  let browser: Browser | undefined;
-  let cleanup: (() => Promise<void>) | undefined;
-
-  after(async () => {
-    await browser?.close();
-    await srv?.stop();
-    await cleanup?.();
-  });
-
-  it('reconnects by itself and shows the restored sessions', OPTS, async (t) => {
-    const exe = requireChromium(t);
-    if (!exe) return;
-    const tmp = await tempDir('ms-ui-');
-    cleanup = tmp.cleanup;
-    srv = await startTestServer([], { dir: tmp.dir });
+/**
+ * A page that loses its server and gets it back on the same port and sessions folder: while the
+ * page is away (its event stream requests held off), a message arrives on the new server. The page
+ * must show it: the message list fills from events only, so it came from the log's replay.
+ */
+async function restartScenario(t: TestContext, args: string[], key?: string): Promise<void> {
+  const exe = requireChromium(t);
+  if (!exe) return;
+  const headers: Record<string, string> = key ? { 'X-API-Key': key } : {};
+  const tmp = await tempDir('ms-ui-');
+  let srv: TestServer | undefined = await startTestServer(args, { dir: tmp.dir });
+  const browser = await launchBrowser(exe);
+  try {
     const port = srv.port;
-    assert.equal((await srv.api('POST', '/api/v1/sessions', { sessionId: 'survivor', config: { sandbox: { autoScan: true } } })).status, 201);
+    assert.equal((await srv.api('POST', '/api/v1/sessions', { sessionId: 'survivor', config: { sandbox: { autoScan: true } } }, headers)).status, 201);
     await srv.manager.waitFor('survivor', (s) => s.status === 'ready', 15_000);
 
-    browser = await launchBrowser(exe);
     const w = await openPage(browser, srv.url);
     const p = w.page;
+    // Every event stream request the page makes (its ?after=; the Last-Event-ID header the browser adds
+    // itself is not shown to interception), and a switch that fails them (a server not back yet).
+    const streams: { after: string | null; held: boolean }[] = [];
+    let hold = false;
+    await p.setRequestInterception(true);
+    p.on('request', (req) => {
+      const url = new URL(req.url());
+      if (url.pathname === '/api/v1/events') {
+        streams.push({ after: url.searchParams.get('after'), held: hold });
+        if (hold) {
+          void req.abort();
+          return;
+        }
+      }
+      void req.continue();
+    });
+    if (key) await p.evaluateOnNewDocument(`sessionStorage.setItem('wa-multi-session.apiKey', ${JSON.stringify(key)})`);
     await p.goto(`${srv.url}/`);
     await waitLive(p);
     await waitForRowStatus(p, 'survivor', 'ready');
+    await until(p, `document.querySelector('#detail-title')?.textContent === 'survivor'`, 'the details of the only session');
     await js(p, 'window.__sameDocument = true');
+    // So far the page had its position and the snapshot: not one event with an id of its own.
 
+    hold = true;
     await srv.close();
     srv = undefined;
     await until(p, `document.querySelector('#conn')?.dataset.state === 'reconnecting'`, 'the page to notice');
-    await screenshot(p, 'desktop-reconnecting');
+    await screenshot(p, key ? 'desktop-reconnecting-key' : 'desktop-reconnecting');
 
-    srv = await startTestServer(['--port', String(port)], { dir: tmp.dir });
+    srv = await startTestServer([...args, '--port', String(port)], { dir: tmp.dir });
+    await srv.manager.waitFor('survivor', (s) => s.status === 'ready', 15_000);
+    const away = await srv.api('POST', '/api/v1/sessions/survivor/sandbox/incoming', { from: '1234567890@c.us', content: 'sent while the page was away' }, headers);
+    assert.equal(away.status, 200);
+    await srv.bus.idle();
+    hold = false;
+
     await waitLive(p, 30_000);
+    await until(p, `[...document.querySelectorAll('#detail .message-body')].some((el) => el.textContent === 'sent while the page was away')`, 'the message sent while the page was away', 15_000);
     await waitForRowStatus(p, 'survivor', 'ready', 30_000);
-    assert.equal((await srv.api('POST', '/api/v1/sessions', { sessionId: 'after-restart', start: false })).status, 201);
+    // The message was stored before any stream reached the new server, and a fresh stream only
+    // opens with the sessions' status: the page resumed.
+    const after = streams.flatMap((s) => (s.after === null ? [] : [s.after]));
+    if (key) {
+      assert.ok(after.length > 0, 'with its dead token refused, a new stream resumes with ?after=');
+      for (const id of after) assert.match(id, /^evt_[0-9A-Z]{26}$/);
+    } else {
+      assert.deepEqual(after, [], 'never ?after=: the browser resumed by itself, with Last-Event-ID');
+    }
+    assert.equal((await srv.api('POST', '/api/v1/sessions', { sessionId: 'after-restart', start: false }, headers)).status, 201);
     await p.waitForSelector(rowSelector('after-restart'), { timeout: 10_000 });
     assert.equal(await js<boolean>(p, 'window.__sameDocument === true'), true, 'without a reload');
     // Connection refusals while the server was down are expected; nothing else is.
     assert.deepEqual(w.errors, []);
     assert.ok(await button(p, 'New Session'));
+  } finally {
+    await browser.close();
+    await srv?.stop();
+    await tmp.cleanup();
+  }
+}
+
+describe('web UI across a server restart', () => {
+  it('reconnects by itself with Last-Event-ID and shows what happened while it was away', OPTS, async (t) => {
+    await restartScenario(t, []);
+  });
+
+  it('with --api-key: the token died with the server, so a new stream resumes with ?after=', OPTS, async (t) => {
+    await restartScenario(t, ['--api-key', KEY], KEY);
   });
 });

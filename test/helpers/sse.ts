@@ -1,31 +1,51 @@
 import { connect, type Socket } from 'node:net';
+import type { EventBus } from '../../src/events/bus.js';
 import type { SessionManager } from '../../src/sessions/manager.js';
 
 export interface SseEvent {
   event: string;
   data: unknown;
+  /** The block's own `id:` field, if it had one. */
   id?: string;
+  /** The stream's Last-Event-ID when this event was dispatched (EventSource's MessageEvent.lastEventId). */
+  lastEventId: string;
 }
 
 /** Reads a Server-Sent Events stream; `next()` awaits the first event (past or future) that matches. */
 export class SseClient {
   readonly events: SseEvent[] = [];
   comments = 0;
+  /** What an EventSource would send as Last-Event-ID on reconnecting: set by every `id:` field, with data or not. */
+  lastEventId = '';
   readonly #controller = new AbortController();
   readonly #waiters = new Set<() => void>();
   status = 0;
   contentType = '';
   readonly opened: Promise<void>;
+  /** Set once the stream has ended (by the server, or close()). */
+  ended = false;
+  #onEnd: () => void = () => undefined;
+  /** Resolves when the stream ends (by the server, or close()). */
+  readonly done = new Promise<void>((resolve) => (this.#onEnd = resolve));
 
   constructor(url: string, headers: Record<string, string> = {}) {
-    this.opened = this.#run(url, headers);
+    this.opened = this.#run(url, headers).catch(() => this.#end());
+  }
+
+  #end(): void {
+    this.ended = true;
+    this.#onEnd();
+    for (const wake of this.#waiters) wake();
   }
 
   async #run(url: string, headers: Record<string, string>): Promise<void> {
     const res = await fetch(url, { headers, signal: this.#controller.signal });
     this.status = res.status;
     this.contentType = res.headers.get('content-type') ?? '';
-    if (!res.body || !this.contentType.startsWith('text/event-stream')) return;
+    if (!res.body || !this.contentType.startsWith('text/event-stream')) {
+      this.#end();
+      return;
+    }
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     void (async () => {
       let buffer = '';
@@ -43,6 +63,7 @@ export class SseClient {
       } catch {
         // aborted
       }
+      this.#end();
     })();
   }
 
@@ -61,15 +82,17 @@ export class SseClient {
       const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
       if (field === 'event') event = value;
       else if (field === 'data') data += value;
-      else if (field === 'id') id = value;
-      else continue;
+      else if (field === 'id') {
+        id = value;
+        this.lastEventId = value;
+      } else continue;
       sawField = true;
     }
     if (!sawField || !data) {
       for (const wake of this.#waiters) wake();
       return;
     }
-    this.events.push({ event, data: JSON.parse(data) as unknown, id });
+    this.events.push({ event, data: JSON.parse(data) as unknown, id, lastEventId: this.lastEventId });
     for (const wake of this.#waiters) wake();
   }
 
@@ -90,6 +113,24 @@ export class SseClient {
           this.#waiters.delete(wake);
           resolve(hit);
         }
+      };
+      this.#waiters.add(wake);
+    });
+  }
+
+  /** Resolves once `done` holds for the events received so far; rejects after `timeoutMs`. */
+  until(done: (events: SseEvent[]) => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    if (done(this.events)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(wake);
+        reject(new Error(`${what}: not within ${String(timeoutMs)} ms; got ${String(this.events.length)} events`));
+      }, timeoutMs);
+      const wake = (): void => {
+        if (!done(this.events)) return;
+        clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve();
       };
       this.#waiters.add(wake);
     });
@@ -146,12 +187,62 @@ export class StalledSseClient {
 }
 
 export interface ListenerCount {
-  /** Listeners attached to the manager through on() and not yet removed. */
+  /** Listeners attached (to the manager, or the bus) and not yet removed. */
   count(): number;
   /** Resolves once count() is `n`; rejects after `timeoutMs`. */
   waitFor(n: number, timeoutMs?: number): Promise<void>;
   /** Takes the counting out again. */
   restore(): void;
+}
+
+/** The count and wait of a ListenerCount, over `count`; `changed` is to be called on every change. */
+function counter(what: string, count: () => number, restore: () => void): ListenerCount & { changed(): void } {
+  const waiters = new Set<() => void>();
+  return {
+    count,
+    changed: () => {
+      for (const wake of waiters) wake();
+    },
+    waitFor: (n, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const wake = (): void => {
+          if (count() !== n) return;
+          clearTimeout(timer);
+          waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(wake);
+          reject(new Error(`the ${what} has ${String(count())} listeners, not ${String(n)}, after ${String(timeoutMs)} ms`));
+        }, timeoutMs);
+        waiters.add(wake);
+        wake();
+      }),
+    restore,
+  };
+}
+
+/**
+ * Counts the bus's subscribers from now on (its set is private): subscribe() is wrapped on the
+ * instance, and so is the unsubscribe function it returns.
+ */
+export function countSubscribers(bus: EventBus): ListenerCount {
+  const target = bus as { subscribe: EventBus['subscribe'] };
+  const subscribe = bus.subscribe.bind(bus);
+  const live = new Set<unknown>();
+  const c = counter('bus', () => live.size, () => delete (target as { subscribe?: unknown }).subscribe);
+  target.subscribe = (fn) => {
+    const token = {};
+    live.add(token);
+    c.changed();
+    const off = subscribe(fn);
+    return () => {
+      live.delete(token);
+      c.changed();
+      return off();
+    };
+  };
+  return c;
 }
 
 /**
@@ -164,42 +255,24 @@ export function countListeners(manager: SessionManager): ListenerCount {
   const on = target.on.bind(target);
   const off = target.off.bind(target);
   const live = new Map<string, Set<unknown>>();
-  const waiters = new Set<() => void>();
-  const count = (): number => [...live.values()].reduce((n, set) => n + set.size, 0);
-  const changed = (): void => {
-    for (const wake of waiters) wake();
-  };
+  const c = counter(
+    'manager',
+    () => [...live.values()].reduce((n, set) => n + set.size, 0),
+    () => {
+      delete (target as { on?: unknown }).on;
+      delete (target as { off?: unknown }).off;
+    },
+  );
   target.on = (event, listener) => {
     const set = live.get(event) ?? new Set();
     live.set(event, set.add(listener));
-    changed();
+    c.changed();
     return on(event, listener);
   };
   target.off = (event, listener) => {
     live.get(event)?.delete(listener);
-    changed();
+    c.changed();
     off(event, listener);
   };
-  return {
-    count,
-    waitFor: (n, timeoutMs = 10_000) =>
-      new Promise((resolve, reject) => {
-        const wake = (): void => {
-          if (count() !== n) return;
-          clearTimeout(timer);
-          waiters.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(wake);
-          reject(new Error(`the manager has ${String(count())} listeners, not ${String(n)}, after ${String(timeoutMs)} ms`));
-        }, timeoutMs);
-        waiters.add(wake);
-        wake();
-      }),
-    restore: () => {
-      delete (target as { on?: unknown }).on;
-      delete (target as { off?: unknown }).off;
-    },
-  };
+  return c;
 }

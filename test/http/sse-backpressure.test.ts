@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { openEventStream } from '../../src/http/sse.js';
 import { startTestServer, type TestServer } from '../helpers/http.js';
-import { countListeners, SseClient, StalledSseClient, type ListenerCount } from '../helpers/sse.js';
+import { countSubscribers, SseClient, StalledSseClient, type ListenerCount } from '../helpers/sse.js';
 
 const PADDING = 'x'.repeat(60_000);
 /** A cap on the messages a test sends: 36 MB, far past the kernel's buffers plus the 4 MiB bound. */
@@ -13,7 +13,7 @@ const MAX_MESSAGES = 600;
 
 /** The numbers that start the bodies of the `message` events a client received, in order. */
 function messageNumbers(reader: SseClient): number[] {
-  return reader.events.filter((e) => e.event === 'message').map((e) => Number.parseInt((e.data as { message: { body: string } }).message.body, 10));
+  return reader.events.filter((e) => e.event === 'message').map((e) => Number.parseInt((e.data as { payload: { body: string } }).payload.body, 10));
 }
 
 describe('event stream clients that stop reading', () => {
@@ -23,7 +23,7 @@ describe('event stream clients that stop reading', () => {
 
   before(async () => {
     srv = await startTestServer([], { heartbeatMs: 60_000 });
-    listeners = countListeners(srv.manager);
+    listeners = countSubscribers(srv.bus);
     for (const id of ['flood', 'scoped']) {
       await srv.api('POST', '/api/v1/sessions', { sessionId: id, config: { engine: 'sandbox', sandbox: { autoScan: true } } });
       await srv.manager.waitFor(id, (s) => s.status === 'ready', 10_000);
@@ -41,7 +41,7 @@ describe('event stream clients that stop reading', () => {
     assert.equal(res.status, 200);
   }
 
-  /** Sends messages until the manager is down to `target` listeners (the stalled client was let go), within the cap. */
+  /** Sends messages until the bus is down to `target` subscribers (the stalled client was let go), within the cap. */
   async function floodUntil(sessionId: string, target: number): Promise<number> {
     let sent = 0;
     while (listeners.count() > target && sent < MAX_MESSAGES) {
@@ -57,7 +57,7 @@ describe('event stream clients that stop reading', () => {
     const reader = new SseClient(`${srv.url}/api/v1/sessions/flood/events`);
     cleanups.push(() => reader.close());
     await reader.opened;
-    await reader.next('status');
+    await reader.next('session.status');
     const perStream = listeners.count() - before;
     assert.ok(perStream > 0);
 
@@ -68,7 +68,7 @@ describe('event stream clients that stop reading', () => {
 
     const sent = await floodUntil('flood', before + perStream);
 
-    await reader.next('message', (d: { message: { body: string } }) => d.message.body.startsWith(`${String(sent - 1)} `));
+    await reader.next('message', (d: { payload: { body: string } }) => d.payload.body.startsWith(`${String(sent - 1)} `));
     assert.deepEqual(messageNumbers(reader), [...Array(sent).keys()], 'the reading client received every message, in order');
     // The stalled client, reading at last, finds its connection ended short of the last message.
     const received = await stalled.drain();
@@ -84,7 +84,13 @@ describe('event stream clients that stop reading', () => {
     // A server of its own for the stream, over the same manager, so the bound and logger can be set.
     const app = express();
     app.get('/stream/:id', (req, res) => {
-      openEventStream(req, res, srv.manager, { heartbeatMs: 60_000, maxBacklogBytes: 64 * 1024, logger: srv.logger }, req.params.id);
+      openEventStream(
+        req,
+        res,
+        srv.manager,
+        { heartbeatMs: 60_000, maxBacklogBytes: 64 * 1024, logger: srv.logger, bus: srv.bus, events: srv.repos.events },
+        { session: req.params.id },
+      );
     });
     const server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -98,7 +104,7 @@ describe('event stream clients that stop reading', () => {
     const reader = new SseClient(`${url}/stream/scoped`);
     cleanups.push(() => reader.close());
     await reader.opened;
-    await reader.next('status');
+    await reader.next('session.status');
     const perStream = listeners.count() - before;
     const stalled = new StalledSseClient(url, '/stream/scoped');
     cleanups.push(() => stalled.close());
@@ -106,7 +112,7 @@ describe('event stream clients that stop reading', () => {
     await listeners.waitFor(before + 2 * perStream);
 
     const sent = await floodUntil('scoped', before + perStream);
-    await reader.next('message', (d: { message: { body: string } }) => d.message.body.startsWith(`${String(sent - 1)} `));
+    await reader.next('message', (d: { payload: { body: string } }) => d.payload.body.startsWith(`${String(sent - 1)} `));
     assert.deepEqual(messageNumbers(reader), [...Array(sent).keys()]);
 
     const warnings = srv.logs().split('\n').filter((line) => line.includes('event stream (session scoped)'));

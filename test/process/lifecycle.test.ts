@@ -14,12 +14,12 @@ async function waitStatus(url: string, id: string, status: string, timeoutMs = 1
   const sse = new SseClient(`${url}/api/v1/events`);
   try {
     await sse.opened;
-    const change = await sse.next<{ sessionId: string; status: string; session: Resource }>(
-      'status',
-      (c) => c.sessionId === id && c.status === status,
+    const change = await sse.next<{ session: string | null; payload: { status: string; session: Resource } }>(
+      'session.status',
+      (c) => c.session === id && c.payload.status === status,
       timeoutMs,
     );
-    return change.session;
+    return change.payload.session;
   } finally {
     sse.close();
   }
@@ -140,13 +140,18 @@ describe('the server as a process (node bin/multi-session.js)', () => {
       }
     })();
     process.kill(pid, 'SIGKILL');
-    const failed = await sse.next<{ status: string; error: string }>('status', (c) => c.status === 'failed');
-    assert.match(failed.error, /killed by SIGKILL/);
-    const back = await sse.next<{ status: string; session: Resource }>('status', (c) => c.status === 'ready', 15_000, sse.events.indexOf(sse.events.find((e) => (e.data as { status: string }).status === 'failed')!));
+    const failed = await sse.next<{ payload: { status: string; error: string } }>('session.status', (c) => c.payload.status === 'failed');
+    assert.match(failed.payload.error, /killed by SIGKILL/);
+    const back = await sse.next<{ payload: { status: string; session: Resource } }>(
+      'session.status',
+      (c) => c.payload.status === 'ready',
+      15_000,
+      sse.events.findIndex((e) => (e.data as { payload?: { status?: string } }).payload?.status === 'failed'),
+    );
     sse.close();
     sending = false;
     await sender;
-    assert.equal(back.session.restarts, 1);
+    assert.equal(back.payload.session.restarts, 1);
     assert.ok(results.length >= 5, `the bystander kept sending (${String(results.length)} sends)`);
     assert.deepEqual([...new Set(results)], [200], 'every send of the bystander succeeded');
     assert.notEqual(workerPids(victim)[0], pid, 'a new worker runs the victim');
