@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ENGINES, type EngineName } from '../engines/types.js';
 import { STORED_EVENTS } from '../events/envelope.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { WEBHOOK_SECRET_PATTERN } from '../webhooks/signing.js';
 
 export interface ServerConfig {
   readonly port: number;
@@ -155,8 +156,10 @@ function origins(raw: string[] | string | undefined): string[] {
 function databaseUrl(raw: string | undefined): string | undefined {
   const value = raw?.trim();
   if (!value) return undefined;
-  if (!/^postgres(?:ql)?:\/\/./i.test(value)) {
-    throw new ConfigError('--database-url must be a postgres:// URL such as postgres://user:pass@host:5432/db (leave it out for SQLite)');
+  if (!/^postgres(?:ql)?:\/\/./i.test(value) && !/^sqlite:(?:\/\/)?\//i.test(value)) {
+    throw new ConfigError(
+      '--database-url must be a postgres:// URL such as postgres://user:pass@host:5432/db, or sqlite:/absolute/path.db (leave it out for the SQLite file in the sessions folder)',
+    );
   }
   return value;
 }
@@ -174,9 +177,6 @@ function webhookUrls(raw: string[] | string | undefined): string[] {
   }
   return list;
 }
-
-/** Standard Webhooks' secret form: whsec_ and the base64 of the key. */
-export const WEBHOOK_SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]{16,}={0,2}$/;
 
 function webhookSecret(raw: string | undefined): string | undefined {
   const value = raw?.trim();

@@ -7,7 +7,7 @@ import { createApp } from '../http/app.js';
 import { childLogger, createRootLogger, type Logger } from '../log.js';
 import { engineAvailability } from '../engines/index.js';
 import { EventBus } from '../events/bus.js';
-import { durableStore } from '../events/durable.js';
+import { durableStore, historyExtra } from '../events/durable.js';
 import { forgetSession, repositories, type Repositories } from '../events/repositories.js';
 import { publishSessionEvents } from '../events/session-events.js';
 import { openStore } from '../store/db.js';
@@ -17,6 +17,12 @@ import type { WorkerFactory } from '../worker/client.js';
 import type { RunnerTiming } from '../sessions/runner.js';
 import type { ServerConfig } from './options.js';
 import { registerSecret } from '../util/redact.js';
+import { RetentionJob } from '../events/retention.js';
+import { WebhookService } from '../webhooks/deliveries-service.js';
+import { WebhookDispatcher, type DispatcherTiming } from '../webhooks/dispatcher.js';
+import type { WebhookConfig } from '../webhooks/schema.js';
+import { secretForms } from '../webhooks/signing.js';
+import { WebhookTargets } from '../webhooks/targets.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -31,6 +37,9 @@ export interface RunningServer {
   manager: SessionManager;
   bus: EventBus;
   repos: Repositories;
+  /** Sends stored events to webhooks; stopped by close() before the database closes. */
+  dispatcher: WebhookDispatcher;
+  webhooks: WebhookService;
   logger: Logger;
   /** Stops every session, ends every worker and closes the port. */
   close(): Promise<void>;
@@ -46,7 +55,11 @@ export interface StartOptions {
   publicDir?: string;
   /** How long sessions get to stop at shutdown before their processes are killed. */
   shutdownMs?: number;
+  /** Webhook delivery timings (tests make them short). */
+  webhookTiming?: Partial<DispatcherTiming>;
 }
+
+const NO_WEBHOOKS: readonly WebhookConfig[] = Object.freeze([]);
 
 /** Wires the server by hand, in one place: store, manager, app, port. */
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
@@ -66,7 +79,24 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   await manager.load();
   const database = await openStore({ databaseUrl: config.databaseUrl, sessionsDir: store.root, logger });
   const repos = repositories(database.db);
-  const bus = new EventBus(durableStore(database.db), childLogger(logger, 'wa:server'));
+  for (const form of secretForms(config.webhookSecret)) registerSecret(form);
+  const targets = new WebhookTargets({ urls: config.webhookUrls, secret: config.webhookSecret, events: config.webhookEvents }, (sessionId) => {
+    try {
+      return manager.get(sessionId).config.webhooks ?? NO_WEBHOOKS;
+    } catch {
+      return undefined; // deleted (or being deleted)
+    }
+  });
+  const dispatcher = new WebhookDispatcher({
+    db: database.db,
+    deliveries: repos.deliveries,
+    targets,
+    logger: log,
+    userAgent: `wa-multi-session/${version}`,
+    timing: opts.webhookTiming,
+  });
+  const webhooks = new WebhookService({ manager, deliveries: repos.deliveries, dispatcher, targets });
+  const bus = new EventBus(durableStore(database.db, [historyExtra, dispatcher.storeExtra]), childLogger(logger, 'wa:server'));
 
   let shuttingDown = false;
   const engines = () => engineAvailability({ executablePath: config.executablePath, useChrome: config.useChrome });
@@ -96,6 +126,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     manager,
     bus,
     repos,
+    webhooks,
     logger,
     apiKey: config.apiKey,
     maxBodyBytes: config.maxBodyBytes,
@@ -127,6 +158,19 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     log.warn(`no --api-key: anyone who can reach ${config.host}:${String(port)} can control every session`);
   }
 
+  // Pending deliveries of the last run (however it ended) go out again from here.
+  await dispatcher.start(bus);
+  // Old events, deliveries, keys and media go an hour at a time; the first pass a minute after start.
+  const retention = new RetentionJob({
+    repos,
+    sessionsDir: store.root,
+    eventRetentionDays: config.eventRetentionDays,
+    mediaRetentionDays: config.mediaRetentionDays,
+    logger,
+  });
+  retention.start();
+  if (config.webhookUrls.length > 0) log.info(`webhooks: every session's events go to ${config.webhookUrls.join(', ')}`);
+
   const restored = manager.restore().catch((err: unknown) => {
     log.error(`restore failed: ${String(err)}`);
   });
@@ -135,6 +179,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const close = (): Promise<void> => {
     closing ??= (async () => {
       shuttingDown = true;
+      const retentionStopped = retention.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Event streams never end by themselves.
       server.closeAllConnections();
@@ -142,10 +187,13 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       stopEvents();
       // What the sessions said while stopping is stored before the database closes.
       await bus.idle();
+      // Attempts on the wire are abandoned (still pending: sent again at the next start).
+      await dispatcher.stop();
+      await retentionStopped;
       await database.close();
       await closed;
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, logger, close, restored };
+  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, logger, close, restored };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import QRCode from 'qrcode';
 import { AppError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeIncomingMedia } from './incoming-media.js';
 import {
   ACK_NAMES,
   Engine,
@@ -13,6 +14,7 @@ import {
   type Me,
   type OutboxEntry,
   type SandboxControls,
+  type SandboxIncoming,
   type SentMessage,
   type SessionStatus,
   type TextMessage,
@@ -35,6 +37,17 @@ interface LoginToken {
 
 function hex(bytes: number): string {
   return randomBytes(bytes).toString('hex').toUpperCase();
+}
+
+/** WhatsApp's message type for a file of this type, as the real engine reports it. */
+function messageType(mimetype: string): string {
+  const type = mimetype.toLowerCase();
+  if (type.startsWith('image/')) return 'image';
+  if (type.startsWith('video/')) return 'video';
+  // A voice note is Opus in Ogg; any other audio is an audio file.
+  if (type.startsWith('audio/ogg')) return 'ptt';
+  if (type.startsWith('audio/')) return 'audio';
+  return 'document';
 }
 
 /**
@@ -138,23 +151,38 @@ export class SandboxEngine extends Engine implements SandboxControls {
     });
   }
 
-  /** A contact writes to the session. */
-  async incoming(from: string, content: string): Promise<IncomingMessage> {
+  /**
+   * A contact writes to the session: a text, or a file the engine keeps in the session's media
+   * folder (named from the message id, never from the sender's file name) with its caption as body.
+   */
+  async incoming(input: SandboxIncoming): Promise<IncomingMessage> {
     this.#requireReady();
+    const { from, media } = input;
+    const id = `false_${from}_${hex(16)}`;
+    const stored = media
+      ? await writeIncomingMedia(this.#ctx.mediaDir, id, Buffer.from(media.base64, 'base64'), { mimetype: media.mimetype, filename: media.filename })
+      : null;
+    // Written meanwhile, the session may have been stopped: nothing is announced then.
+    this.#requireReady();
+    const caption = media?.caption ?? null;
     const message: IncomingMessage = {
-      id: `false_${from}_${hex(16)}`,
+      id,
       chatId: from,
       from,
       to: this.#me?.id ?? null,
-      body: content,
-      type: 'chat',
+      body: media ? (caption ?? '') : (input.content ?? ''),
+      type: media ? messageType(media.mimetype) : 'chat',
       timestamp: new Date().toISOString(),
       fromMe: false,
       quotedMessageId: null,
+      caption,
+      mimetype: media?.mimetype ?? null,
+      filename: media?.filename ?? null,
+      media: stored,
     };
-    this.log('debug', `sandbox: message from ${from}`);
+    this.log('debug', `sandbox: ${media ? `a ${message.type} (${String(stored?.size)} bytes)` : 'message'} from ${from}`);
     this.emit('message', message);
-    return Promise.resolve(message);
+    return message;
   }
 
   sendText(msg: TextMessage): Promise<SentMessage> {

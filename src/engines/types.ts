@@ -158,10 +158,20 @@ export interface OutboxEntry {
   ack: number;
 }
 
+/**
+ * A simulated incoming message: a text, or a file with its caption. The server has decoded and
+ * typed the file already; it travels to the worker as base64 (IPC is JSON).
+ */
+export interface SandboxIncoming {
+  from: string;
+  content?: string | undefined;
+  media?: { base64: string; mimetype: string; filename: string; caption?: string | undefined } | undefined;
+}
+
 /** What only the simulated phone can do (the sandbox engine implements it; no other does). */
 export interface SandboxControls {
   scan(): Promise<void>;
-  incoming(from: string, content: string): Promise<IncomingMessage>;
+  incoming(input: SandboxIncoming): Promise<IncomingMessage>;
   outbox(): Promise<OutboxEntry[]>;
 }
 

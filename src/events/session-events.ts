@@ -26,8 +26,10 @@ export function publishSessionEvents(manager: SessionManager, bus: EventBus, opt
   const handlers: { [K in keyof ManagerEvents]?: (...args: ManagerEvents[K]) => void } = {
     created: (session) => publish({ event: 'session.created', session: session.sessionId, engine: session.engine, me: session.me, payload: session }),
     deleted: ({ sessionId }) => {
-      opts
-        .forget(sessionId)
+      // Events of the session still queued on the bus are stored first, then everything goes.
+      bus
+        .idle()
+        .then(() => opts.forget(sessionId))
         .catch((err: unknown) => opts.logger.error(`could not delete the stored rows of session ${sessionId}: ${describeError(err)}`))
         .finally(() => publish({ event: 'session.deleted', session: sessionId, engine: null, me: null, payload: { sessionId } }));
     },

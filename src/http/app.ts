@@ -18,6 +18,8 @@ import { proxyRoutes } from './routes/proxy.js';
 import { sandboxRoutes } from './routes/sandbox.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import type { WebhookService } from '../webhooks/deliveries-service.js';
 import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, securityHeaders, sendLimiter } from './security.js';
 
 export interface AppDeps {
@@ -25,6 +27,8 @@ export interface AppDeps {
   /** Where events are published and streamed from. */
   bus: EventBus;
   repos: Repositories;
+  /** Webhook deliveries (list, retry) and a session's webhook test. */
+  webhooks: WebhookService;
   logger: Logger;
   info: SystemInfo;
   publicDir: string;
@@ -57,6 +61,7 @@ export function createApp(deps: AppDeps): App {
     ...messageRoutes(deps.manager, deps.repos),
     ...sandboxRoutes(deps.manager),
     ...proxyRoutes(deps.manager),
+    ...webhookRoutes(deps.webhooks),
     ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000, logger: log, bus: deps.bus, events: deps.repos.events }, tokens),
     ...systemRoutes(deps.manager, deps.info),
     ...docsRoutes(() => openApiDocument),

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import mime from 'mime-types';
+import { AppError } from '../errors.js';
 import { fieldError } from './errors.js';
 
 export interface DecodedMedia {
@@ -67,4 +68,75 @@ export function fileType(decoded: DecodedMedia, filename: string): string {
   const byName = mime.lookup(path.extname(filename));
   if (byName) return byName;
   return sniffImage(decoded.buffer) ?? 'application/octet-stream';
+}
+
+/** A MIME type as it may go into a Content-Type header: `type/subtype`, optional `; name=value` parameters. */
+const MIME_TOKEN = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*";
+const MIME_TYPE = new RegExp(`^${MIME_TOKEN}/${MIME_TOKEN}(?:\\s*;\\s*${MIME_TOKEN}=(?:${MIME_TOKEN}|"[^"\\\\\\r\\n]*"))*$`);
+
+export function isMimeType(value: string): boolean {
+  return value.length <= 255 && MIME_TYPE.test(value);
+}
+
+/** `type/subtype` without parameters, lower case. */
+function essence(mimetype: string): string {
+  return (mimetype.split(';')[0] ?? '').trim().toLowerCase();
+}
+
+/** Types sniffType() recognises with certainty: a claim of one of them that the bytes deny is refused. */
+const CERTAIN_TYPES = new Set<string>([...IMAGE_TYPES, 'application/pdf']);
+
+/** Identifies a file by its first bytes where it can: images, PDF, Ogg, MP4, MP3, WAV, WebM. */
+export function sniffType(buf: Buffer): string | null {
+  const image = sniffImage(buf);
+  if (image) return image;
+  const head = (start: number, end: number): string => buf.subarray(start, end).toString('latin1');
+  if (head(0, 5) === '%PDF-') return 'application/pdf';
+  if (head(0, 4) === 'OggS') return 'audio/ogg';
+  if (buf.length >= 12 && head(4, 8) === 'ftyp') return head(8, 12) === 'M4A ' ? 'audio/mp4' : 'video/mp4';
+  if (head(0, 3) === 'ID3') return 'audio/mpeg';
+  if (buf.length >= 12 && head(0, 4) === 'RIFF' && head(8, 12) === 'WAVE') return 'audio/wav';
+  if (buf.length >= 4 && buf.readUInt32BE(0) === 0x1a45dfa3) return 'video/webm';
+  return null;
+}
+
+/**
+ * The type of a received (simulated) file: its bytes decide where they can; else what its data URL
+ * says, else its name's extension, else application/octet-stream. A claim of an image or a PDF
+ * that the bytes deny is a 415; a claimed type that is no MIME type is a 400 naming `path`.
+ */
+export function incomingMediaType(decoded: DecodedMedia, filename: string, field = 'body.media.data'): string {
+  if (decoded.declaredType !== undefined && !isMimeType(decoded.declaredType)) throw fieldError(field, 'the data URL names no valid MIME type');
+  const declared = decoded.declaredType?.includes('/') ? decoded.declaredType : undefined;
+  const byName = mime.lookup(filename) || undefined;
+  const claimed = declared ?? byName;
+  const sniffed = sniffType(decoded.buffer);
+  if (sniffed) return claimed && essence(claimed) === sniffed ? claimed : sniffed;
+  if (claimed && CERTAIN_TYPES.has(essence(claimed))) {
+    throw new AppError('UNSUPPORTED_MEDIA', `${field} is not ${essence(claimed)} (checked by its bytes)`);
+  }
+  return claimed ?? 'application/octet-stream';
+}
+
+/** A name a browser can save a file under: no path, no control or format characters, no quotes. */
+export function safeFileName(name: string | null, mimetype: string): string {
+  const cleaned = (name ?? '')
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}"\\/:*?<>|]/gu, '_')
+    .replace(/^[.\s]+/, '')
+    .trim()
+    .slice(0, 200);
+  if (cleaned) return cleaned;
+  const ext = mime.extension(essence(mimetype));
+  return ext ? `media.${ext}` : 'media';
+}
+
+/**
+ * `Content-Disposition: attachment` (never inline: a received HTML or SVG file must not run as a
+ * page of this server) with the name in ASCII and, when it is not ASCII, also UTF-8 (RFC 6266).
+ */
+export function attachmentDisposition(fileName: string): string {
+  const ascii = fileName.replace(/[^\x20-\x7e]/g, '_');
+  if (ascii === fileName) return `attachment; filename="${ascii}"`;
+  const encoded = encodeURIComponent(fileName).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }

@@ -9,6 +9,15 @@ export interface Ok {
   status?: number;
   data: unknown;
   message?: string;
+  /** Fields beside `data` in the envelope (a page's `nextCursor`). */
+  extra?: Record<string, unknown>;
+}
+
+/** The success envelope of a handler's answer: `{success: true, data, ...extra, message?}`. */
+export function successBody(out: Ok): Record<string, unknown> {
+  const payload: Record<string, unknown> = { success: true, data: out.data, ...out.extra };
+  if (out.message) payload.message = out.message;
+  return payload;
 }
 
 interface Input<P, Q, B> {
@@ -87,8 +96,6 @@ export function mount(router: Router, def: RouteDef, before: RequestHandler[] = 
     const body = parse(def.body, req.body === undefined ? {} : req.body, 'body');
     const out = await def.handler({ params, query, body, req, res });
     if (out === undefined) return;
-    const payload: Record<string, unknown> = { success: true, data: out.data };
-    if (out.message) payload.message = out.message;
-    res.status(out.status ?? def.success.status).json(payload);
+    res.status(out.status ?? def.success.status).json(successBody(out));
   });
 }

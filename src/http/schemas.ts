@@ -96,8 +96,48 @@ export const sendFileBody = z
   });
 
 export const incomingBody = z
-  .strictObject({ from: chatIdSchema, content: z.string().min(1).max(65_536) })
+  .strictObject({
+    from: chatIdSchema,
+    content: z.string().min(1).max(65_536).optional().meta({ description: 'the text; with `media`, put it in `media.caption`' }),
+    media: z
+      .strictObject({
+        data: mediaData.meta({ description: 'a data URL or bare base64 of the file; its type is checked by its bytes where they tell it' }),
+        filename,
+        caption: z.string().max(4096).optional(),
+      })
+      .optional()
+      .meta({ description: 'a file the contact sends: the session keeps it (sessions/<id>/media) and serves it at GET .../messages/{messageId}/media' }),
+  })
+  .superRefine((body, ctx) => {
+    if (body.content === undefined && body.media === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['content'], message: 'give content (a text) or media (a file)' });
+    } else if (body.content !== undefined && body.media !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['content'], message: 'a file carries its text as media.caption: give content or media, not both' });
+    }
+  })
   .meta({ id: 'SandboxIncomingRequest', example: { from: '1234567890@c.us', content: 'Hi there' } });
+
+// ---- message history ----
+
+const cursorQuery = z
+  .string()
+  .max(2048)
+  .meta({ description: "the previous page's `nextCursor`; leave it out for the newest messages" });
+
+export const historyQuery = z.strictObject({
+  chatId: chatIdSchema.optional().meta({ description: `only this chat's messages (${CHAT_ID_HINT})` }),
+  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'messages a page, 1 to 1000 (default 50)' }),
+  before: cursorQuery.optional(),
+});
+
+export const chatsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'chats to list, the most recent first (default and most: 1000)' }),
+});
+
+export const messageParams = z.object({
+  id: sessionIdSchema,
+  messageId: z.string().min(1).max(1024).meta({ description: 'a message id as the history, events and webhooks give it' }),
+});
 
 // ---- responses (documentation) ----
 
@@ -128,6 +168,11 @@ export const incomingMessageSchema = z
     filename: z.string().nullable().optional(),
     author: z.string().nullable().optional().meta({ description: 'in a group: the member who wrote (from is the group)' }),
     isGroupMsg: z.boolean().optional(),
+    media: z
+      .object({ mimetype: z.string(), filename: z.string().nullable(), size: z.number().int() })
+      .nullable()
+      .optional()
+      .meta({ description: 'a received file the session kept: GET /api/v1/sessions/{id}/messages/{messageId}/media serves it' }),
   })
   .meta({ id: 'IncomingMessage' });
 

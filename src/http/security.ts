@@ -36,6 +36,7 @@ export function corsFor(origins: readonly string[]): RequestHandler | undefined 
     origin: [...origins],
     methods: ['GET', 'POST', 'PATCH', 'DELETE'],
     allowedHeaders: ['Content-Type', 'X-API-Key', 'Authorization', 'Last-Event-ID', 'Idempotency-Key'],
+    exposedHeaders: ['Idempotent-Replayed', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
     maxAge: 600,
   });
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { ENGINES, type EngineName, type ResolvedSessionConfig } from '../engines/types.js';
 import { normalizeProxy, PROXY_PROTOCOLS } from '../proxy/parse.js';
+import { webhooksSchema } from '../webhooks/schema.js';
 
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
@@ -94,6 +95,8 @@ export const sessionConfigShape = {
       qrRotateSeconds: z.number().int().min(1).max(3600).optional().meta({ description: 'default 20' }),
     })
     .meta({ description: 'options of the sandbox engine' }),
+  // Read by the server, never by the engine: a change applies to the next event, without a restart.
+  webhooks: webhooksSchema,
 };
 
 const configObject = z.strictObject(sessionConfigShape);

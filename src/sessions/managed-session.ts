@@ -1,11 +1,12 @@
 import { AppError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { clearLoginData, ENGINE_MODULES } from '../engines/index.js';
-import type { EngineName, IncomingMessage, OutboxEntry, SentMessage } from '../engines/types.js';
+import type { EngineName, IncomingMessage, OutboxEntry, SandboxIncoming, SentMessage } from '../engines/types.js';
 import { normalizeProxy } from '../proxy/parse.js';
 import { probeProxy, type ProbeResult } from '../proxy/probe.js';
 import { Mutex } from '../util/lock.js';
 import { forgetSecrets, setSecrets } from '../util/redact.js';
+import { secretForms } from '../webhooks/signing.js';
 import type { WorkerFactory } from '../worker/client.js';
 import type { SendOp, WorkerOps } from '../worker/protocol.js';
 import { applyConfigPatch, resolveConfig, type ConfigDefaults, type SessionConfig, type SessionConfigPatch } from './config.js';
@@ -34,14 +35,18 @@ const SETTLE_MS = 60_000;
 
 const SEND_KIND: Record<SendOp, string> = { sendText: 'a text', sendImage: 'an image', sendFile: 'a file' };
 
-/** Proxy passwords are masked wherever a log line or message might carry them, while the session has them. */
+/**
+ * Proxy passwords, webhook secrets and webhook header values are masked wherever a log line or
+ * message might carry them, while the session has them.
+ */
 function proxySecrets(config: SessionConfig): (string | undefined)[] {
+  const webhooks = (config.webhooks ?? []).flatMap((w) => [...secretForms(w.secret), ...Object.values(w.headers ?? {})]);
   const proxy = config.proxyServerCredentials;
-  if (!proxy) return [];
+  if (!proxy) return webhooks;
   try {
-    return [proxy.password, normalizeProxy(proxy).password];
+    return [proxy.password, normalizeProxy(proxy).password, ...webhooks];
   } catch {
-    return [proxy.password];
+    return [proxy.password, ...webhooks];
   }
 }
 
@@ -126,6 +131,11 @@ export class ManagedSession {
 
   get pid(): number | undefined {
     return this.#runner.pid;
+  }
+
+  /** sessions/<id>/media: where its engine writes received files, and the server serves them from. */
+  get mediaDir(): string {
+    return this.#deps.store.mediaDir(this.id);
   }
 
   get #secretOwner(): string {
@@ -241,10 +251,10 @@ export class ManagedSession {
     return session;
   }
 
-  async sandboxIncoming(from: string, content: string): Promise<IncomingMessage> {
+  async sandboxIncoming(input: SandboxIncoming): Promise<IncomingMessage> {
     this.#requireSandbox();
     this.#requireReady();
-    return this.#runner.request('sandbox.incoming', { from, content });
+    return this.#runner.request('sandbox.incoming', input);
   }
 
   async sandboxOutbox(): Promise<OutboxEntry[]> {

@@ -238,10 +238,22 @@ export class Session extends TypedEmitter<SessionEvents> {
 }
 
 export function redactConfig(config: SessionConfig): SessionConfig {
+  const redacted: SessionConfig = { ...config };
   const proxy = config.proxyServerCredentials;
-  if (!proxy) return { ...config };
-  const redacted = { ...proxy };
-  if (redacted.password !== undefined) redacted.password = MASK;
-  redacted.address = maskCredentialsInUrl(redacted.address);
-  return { ...config, proxyServerCredentials: redacted };
+  if (proxy) {
+    const masked = { ...proxy };
+    if (masked.password !== undefined) masked.password = MASK;
+    masked.address = maskCredentialsInUrl(masked.address);
+    redacted.proxyServerCredentials = masked;
+  }
+  // A webhook's secret and header values (an Authorization token, say) are passwords too.
+  if (config.webhooks) {
+    redacted.webhooks = config.webhooks.map((webhook) => {
+      const masked = { ...webhook, url: maskCredentialsInUrl(webhook.url) };
+      if (masked.secret !== undefined) masked.secret = MASK;
+      if (masked.headers) masked.headers = Object.fromEntries(Object.keys(masked.headers).map((name) => [name, MASK]));
+      return masked;
+    });
+  }
+  return redacted;
 }

@@ -50,6 +50,14 @@ export function parseDatabaseUrl(databaseUrl: string | undefined, sessionsDir: s
     const file = path.resolve(sessionsDir, SQLITE_FILE);
     return { dialect: 'sqlite', file, description: file };
   }
+  // sqlite:/absolute/path.db: the embedded database somewhere else than the sessions folder
+  // (another disk, say).
+  const sqlite = /^sqlite:(?:\/\/)?(\/.*)$/i.exec(databaseUrl.trim());
+  if (sqlite?.[1]) {
+    const file = path.resolve(sqlite[1]);
+    return { dialect: 'sqlite', file, description: file };
+  }
+  if (/^sqlite:/i.test(databaseUrl.trim())) throw new DatabaseUrlError('--database-url sqlite: needs an absolute path, e.g. sqlite:/var/lib/multi-session/events.db');
   let url: URL;
   try {
     url = new URL(databaseUrl.trim());

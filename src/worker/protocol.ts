@@ -6,6 +6,7 @@ import type {
   MediaMessage,
   OutboxEntry,
   ResolvedSessionConfig,
+  SandboxIncoming,
   SentMessage,
   TextMessage,
 } from '../engines/types.js';
@@ -33,7 +34,7 @@ export interface WorkerOps {
   sendFile: { params: MediaMessage; result: SentMessage };
   logout: { params: null; result: null };
   'sandbox.scan': { params: null; result: null };
-  'sandbox.incoming': { params: { from: string; content: string }; result: IncomingMessage };
+  'sandbox.incoming': { params: SandboxIncoming; result: IncomingMessage };
   'sandbox.outbox': { params: null; result: OutboxEntry[] };
 }
 export type WorkerOp = keyof WorkerOps;

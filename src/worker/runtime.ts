@@ -36,7 +36,7 @@ const ENGINE_OPS: { [K in EngineOp]: (engine: Engine, params: WorkerOps[K]['para
     await sandbox(engine).scan();
     return null;
   },
-  'sandbox.incoming': (engine, { from, content }) => sandbox(engine).incoming(from, content),
+  'sandbox.incoming': (engine, input) => sandbox(engine).incoming(input),
   'sandbox.outbox': (engine) => sandbox(engine).outbox(),
 };
 

@@ -56,6 +56,7 @@ describe('API key, rate limits, headers, CORS and the document', () => {
       manager: srv.manager,
       bus: srv.bus,
       repos: srv.repos,
+      webhooks: srv.webhooks,
       logger: srv.logger,
       maxBodyBytes: 1024 * 1024,
       publicDir: 'public',
@@ -137,7 +138,7 @@ describe('API key, rate limits, headers, CORS and the document', () => {
     const stream = new SseClient(`${srv.url}/api/v1/events?token=${encodeURIComponent(token.body.data.token)}`);
     await stream.opened;
     assert.equal(stream.status, 200);
-    await stream.next('status', (d: { sessionId: string }) => d.sessionId === 'sec-1');
+    await stream.next('session.status', (d: { session: string }) => d.session === 'sec-1');
     stream.close();
     const one = new SseClient(`${srv.url}/api/v1/sessions/sec-1/events?token=${encodeURIComponent(token.body.data.token)}`);
     await one.opened;

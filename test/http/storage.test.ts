@@ -41,12 +41,15 @@ describe('a sessions folder that cannot be written', () => {
   let mountpoint: string;
   let skip: string | null = null;
   let srv: TestServer | undefined;
+  let dbDir: string;
 
   before(async () => {
     mountpoint = await mkdtemp(path.join(os.tmpdir(), 'ms-disk-'));
     skip = tryMount(mountpoint);
     if (skip && process.env.CI === 'true') throw new Error(skip);
-    if (!skip) srv = await startTestServer([], { dir: mountpoint });
+    // The database lives off the small disk: a file open for writing would keep it from turning read-only.
+    dbDir = await mkdtemp(path.join(os.tmpdir(), 'ms-disk-db-'));
+    if (!skip) srv = await startTestServer(['--database-url', `sqlite:${path.join(dbDir, 'events.db')}`], { dir: mountpoint });
   });
 
   after(async () => {
@@ -60,6 +63,7 @@ describe('a sessions folder that cannot be written', () => {
       execFileSync('umount', ['-l', mountpoint], { stdio: 'pipe' });
     }
     await rmdir(mountpoint).catch(() => rm(mountpoint, { recursive: true, force: true }));
+    await rm(dbDir, { recursive: true, force: true });
   });
 
   it('on a full disk, create answers 507, leaves no folder behind, and works once there is room', async (t) => {

@@ -4,7 +4,8 @@ import { Engine, type EngineContext, type EngineLog, type MediaMessage, type Me,
 import { findBrowser } from './browser.js';
 import { listenToClient, listenToLaunch } from './events.js';
 import { endLogin } from './login.js';
-import { describeStartFailure, fromState, isSessionExpired, REFOCUS_STATES, toAck, toIncoming } from './mapping.js';
+import { describeStartFailure, fromState, isSessionExpired, REFOCUS_STATES, toAck, toIncoming, type WaMessage } from './mapping.js';
+import { carriesFile, downloadMedia } from './media.js';
 import { loadOpenWa, type OpenWaLoader, type WaClient, type WaModule } from './open-wa.js';
 import { prepareLaunch, routeOpenWaTraffic } from './launch.js';
 import { describePatchFailure } from './patches.js';
@@ -55,6 +56,9 @@ export class WaAutomateEngine extends Engine {
   #logout: Promise<void> | undefined;
   #relay: Relay | undefined;
   #route: NodeRoute | undefined;
+  /** Received messages waiting their turn (one ahead of them is downloading its file). */
+  #receiving = 0;
+  #received: Promise<void> = Promise.resolve();
 
   constructor(ctx: EngineContext, deps: WaAutomateDeps = {}) {
     super();
@@ -190,7 +194,7 @@ export class WaAutomateEngine extends Engine {
     // Failed meanwhile (a deadline), stopped or logged out: no listeners for a session that is over.
     if (this.#ended()) return;
     listenToClient(client, {
-      message: (m) => this.emit('message', toIncoming(m)),
+      message: (m) => this.#receive(client, m),
       ack: (m) => {
         this.#sends.observeAck(m);
         this.emit('ack', toAck(m));
@@ -210,6 +214,30 @@ export class WaAutomateEngine extends Engine {
       loggedOut: (reason) => void this.#endLogin(reason, false),
     });
     this.#watchdog.start();
+  }
+
+  /**
+   * A received message, with its file (media.ts) when it carries one. Messages are announced in
+   * the order they came: one that waits for its download holds back those after it (for at most
+   * the download's deadline), so a chat is never reordered; with nothing waiting, at once.
+   */
+  #receive(client: WaClient, m: WaMessage): void {
+    const message = toIncoming(m);
+    const download = carriesFile(m) && client.decryptMedia !== undefined;
+    if (!download && this.#receiving === 0) {
+      this.emit('message', message);
+      return;
+    }
+    this.#receiving += 1;
+    this.#received = this.#received
+      .then(async () => {
+        if (download) message.media = await downloadMedia(client, m, { mediaDir: this.#ctx.mediaDir, log: (level, text) => this.log(level, text) });
+        if (!this.#stopped) this.emit('message', message);
+      })
+      .catch((err: unknown) => this.log('error', `wa-automate: a received message was lost: ${describeError(err)}`))
+      .finally(() => {
+        this.#receiving -= 1;
+      });
   }
 
   #onState(state: string, announced: boolean): void {

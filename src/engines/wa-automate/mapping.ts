@@ -23,6 +23,8 @@ export interface WaMessage {
   fromMe?: boolean;
   isGroupMsg?: boolean;
   isMedia?: boolean;
+  /** A media message's size in bytes, as WhatsApp announces it (before the download). */
+  size?: number;
   ack?: number;
   quotedMsg?: { id?: WaId } | null;
   quotedMsgObj?: { id?: WaId } | null;

@@ -42,6 +42,13 @@ export interface WaClient {
   onLogout(fn: (loggedOut?: boolean) => unknown): Promise<unknown>;
   onMessage(fn: (message: WaMessage) => void): Promise<unknown>;
   onAck(fn: (message: WaMessage) => void): Promise<unknown>;
+  /**
+   * Downloads and decrypts a media message's file (api/Client.js decryptMedia: @open-wa/wa-decrypt
+   * fetches it with axios from Node, which goes through the session's proxy, see launch.ts) and
+   * answers it as a data URL. Optional here only so stand-ins without it still type-check: the
+   * engine then keeps no file.
+   */
+  decryptMedia?(message: WaMessage | string): Promise<string>;
   getPage(): WaPage;
 }
 

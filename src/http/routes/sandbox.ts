@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import type { SandboxIncoming } from '../../engines/types.js';
 import type { SessionManager } from '../../sessions/manager.js';
+import { decodeMedia, incomingMediaType } from '../media.js';
 import { route, type RouteDef } from '../route.js';
 import { sessionResourceSchema } from '../../sessions/resource.js';
 import { envelope, incomingBody, incomingMessageSchema, outboxEntrySchema, sessionParams } from '../schemas.js';
@@ -24,13 +26,28 @@ export function sandboxRoutes(manager: SessionManager): RouteDef[] {
       method: 'post',
       path: `${base}/incoming`,
       operationId: 'sandboxIncoming',
-      summary: 'Sandbox: a contact writes to the session (emits a message event)',
+      summary: 'Sandbox: a contact writes to the session, a text or a file (emits a message event)',
       tags,
       params: sessionParams,
       body: incomingBody,
       success: { status: 200, description: 'the message as the session received it', schema: envelope(incomingMessageSchema) },
-      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH'],
-      handler: async ({ params, body }) => ({ data: await manager.managed(params.id).sandboxIncoming(body.from, body.content) }),
+      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'ENGINE_MISMATCH', 'UNSUPPORTED_MEDIA', 'PAYLOAD_TOO_LARGE', 'ENGINE_ERROR'],
+      handler: async ({ params, body }) => {
+        let media: SandboxIncoming['media'];
+        if (body.media) {
+          const decoded = decodeMedia(body.media.data, 'body.media.data');
+          media = {
+            base64: decoded.buffer.toString('base64'),
+            mimetype: incomingMediaType(decoded, body.media.filename),
+            filename: body.media.filename,
+            caption: body.media.caption,
+          };
+        }
+        const message = await manager.managed(params.id).sandboxIncoming({ from: body.from, content: body.content, media });
+        // The file's place in the session's folder is the server's business, not the client's.
+        const kept = message.media ? { mimetype: message.media.mimetype, filename: message.media.filename, size: message.media.size } : null;
+        return { data: { ...message, media: kept } };
+      },
     }),
     route({
       method: 'get',
