@@ -217,7 +217,7 @@ function failure(attempt: FailedAttempt) {
   };
 }
 
-function toDelivery(row: Selectable<WebhookDeliveriesTable>): Delivery {
+export function toDelivery(row: Selectable<WebhookDeliveriesTable>): Delivery {
   return {
     id: row.id,
     eventId: row.event_id,

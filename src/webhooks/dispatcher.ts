@@ -10,7 +10,7 @@ import type { Database } from '../store/schema.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { maskCredentialsInUrl } from '../util/redact.js';
 import { backoffMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { insertDeliveries, pendingAfter, pendingQueues, storedEnvelope, type QueueKey } from './queries.js';
+import { insertDeliveries, pendingAfter, pendingQueues, storedEnvelope, type QueueKey } from '../store/delivery-queue.js';
 import { DEFAULT_TIMEOUT_MS, WebhookSender, type SendResult } from './sender.js';
 import { Slots } from './slots.js';
 import type { WebhookTargets } from './targets.js';

@@ -1,11 +1,11 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { Delivery, NewDelivery } from '../store/deliveries.js';
-import type { Database, WebhookDeliveriesTable } from '../store/schema.js';
+import type { Kysely } from 'kysely';
+import { toDelivery, type Delivery, type NewDelivery } from './deliveries.js';
+import type { Database } from './schema.js';
 
 /*
- * Reads and writes the repositories in src/store do not offer yet (they belong there:
- * DeliveryStore.create inside a caller's transaction, pendingQueues, pendingAfter, EventLog.get).
- * Kysely's builder, the same tables and columns.
+ * What the webhook dispatcher reads and writes besides DeliveryStore: deliveries inserted inside the
+ * event's own transaction, the queues with pending work, a queue's pending rows after a cursor, and
+ * one stored envelope. Kysely's builder, the same tables and columns.
  */
 
 /**
@@ -75,23 +75,4 @@ export async function pendingAfter(db: Kysely<Database>, webhook: string, sessio
   if (afterId !== undefined) query = query.where('id', '>', afterId);
   const rows = await query.where('status', '=', 'pending').orderBy('id').limit(limit).execute();
   return rows.map(toDelivery);
-}
-
-// The same mapping as DeliveryStore's (not exported there).
-function toDelivery(row: Selectable<WebhookDeliveriesTable>): Delivery {
-  return {
-    id: row.id,
-    eventId: row.event_id,
-    event: row.event,
-    session: row.session,
-    webhook: row.webhook,
-    url: row.url,
-    status: row.status,
-    attempts: Number(row.attempts),
-    lastStatusCode: row.last_status_code === null ? null : Number(row.last_status_code),
-    lastError: row.last_error,
-    nextAttemptAt: row.next_attempt_at,
-    createdAt: row.created_at,
-    deliveredAt: row.delivered_at,
-  };
 }
