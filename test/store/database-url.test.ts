@@ -23,8 +23,16 @@ describe('--database-url', () => {
     }
   });
 
+  it('sqlite:/absolute/path puts the embedded database elsewhere than the sessions folder', () => {
+    for (const url of ['sqlite:/var/lib/ms/events.db', 'sqlite:///var/lib/ms/events.db']) {
+      const target = parseDatabaseUrl(url, '/srv/sessions');
+      assert.equal(target.dialect, 'sqlite');
+      assert.ok(target.dialect === 'sqlite' && target.file === '/var/lib/ms/events.db', url);
+    }
+  });
+
   it('anything else is refused with a one-line reason', () => {
-    for (const url of ['mysql://u:p@h/db', 'sqlite:///tmp/x.db', 'http://h/db', 'not a url', '/var/db.sqlite', 'postgres://']) {
+    for (const url of ['mysql://u:p@h/db', 'sqlite:relative.db', 'http://h/db', 'not a url', '/var/db.sqlite', 'postgres://']) {
       assert.throws(
         () => parseDatabaseUrl(url, '/srv/sessions'),
         (err: unknown) => err instanceof DatabaseUrlError && /^--database-url /.test(err.message) && !err.message.includes('\n'),

@@ -128,10 +128,15 @@ describe('sandbox engine', () => {
   it('scans on its own with autoScan', async () => {
     const e = engine({ sandbox: { autoScan: true } });
     const authenticated = next(e, 'status', (s) => s.status === 'authenticated');
+    const ready = next(e, 'status', (s) => s.status === 'ready');
     await e.start();
     await settle();
     mock.timers.tick(50);
     await authenticated;
+    // Ready comes once the login is written: the folder is not removed under that write.
+    await settle();
+    mock.timers.tick(400);
+    await ready;
   });
 
   it('sends with WhatsApp-like ids, records the outbox, and acks sent → delivered → read', async () => {
