@@ -163,7 +163,7 @@ async function storageTable(): Promise<void> {
     const after = rss(server.pid);
     console.log('\n### 100,000 stored events (SQLite)');
     console.log(`- stored at ${(N / seconds).toFixed(0)} incoming messages/s (each one event and one message row; ${seconds.toFixed(1)} s)`);
-    console.log(`- server RSS before ${mib((before ?? 0) * 1024)}, after ${mib((after ?? 0) * 1024)}`);
+    console.log(`- server RSS before ${mib(before)}, after ${mib(after)}`);
     const result = await autocannon({ url: `${server.url}/api/v1/sessions/${id ?? 'e1'}/messages?limit=50`, connections: 20, duration: 10 });
     console.log(`- GET .../messages?limit=50 with ${String(N)} rows: ${result.requests.average.toFixed(0)} req/s, p50 ${ms(result.latency.p50)}, p99 ${ms(result.latency.p99)} (20 connections, 10 s; non-2xx ${String(result.non2xx)})`);
   } finally {
