@@ -81,11 +81,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const repos = repositories(database.db);
   for (const form of secretForms(config.webhookSecret)) registerSecret(form);
   const targets = new WebhookTargets({ urls: config.webhookUrls, secret: config.webhookSecret, events: config.webhookEvents }, (sessionId) => {
-    try {
-      return manager.get(sessionId).config.webhooks ?? NO_WEBHOOKS;
-    } catch {
-      return undefined; // deleted (or being deleted)
-    }
+    // undefined: deleted (or being deleted).
+    const session = manager.find(sessionId);
+    return session ? (session.config.webhooks ?? NO_WEBHOOKS) : undefined;
   });
   const dispatcher = new WebhookDispatcher({
     db: database.db,

@@ -1,4 +1,4 @@
-import { monotonicFactory } from 'ulid';
+import { idFactory } from '../util/ids.js';
 import type { EngineName, Me } from '../engines/types.js';
 
 /** Every event name, with whether it is stored (logged, replayed on resume, webhooked). */
@@ -27,11 +27,7 @@ export interface Envelope<P = unknown> {
   payload: P;
 }
 
-const ulid = monotonicFactory();
-
-export function newEventId(now = Date.now()): string {
-  return `evt_${ulid(now)}`;
-}
+export const newEventId = idFactory('evt');
 
 export function isStored(event: string): boolean {
   return (EVENTS as Record<string, boolean>)[event] === true;

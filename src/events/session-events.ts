@@ -17,7 +17,8 @@ export interface SessionEventsOptions {
 
 export function publishSessionEvents(manager: SessionManager, bus: EventBus, opts: SessionEventsOptions): () => void {
   const identity = (sessionId: string): Pick<EventInput, 'session' | 'engine' | 'me'> => {
-    const session = manager.list().find((s) => s.id === sessionId);
+    // One map lookup per event (this runs for every message); a session deleted meanwhile has none.
+    const session = manager.find(sessionId);
     return { session: sessionId, engine: session?.engine ?? null, me: session?.me ?? null };
   };
   const publish = (input: EventInput): void => {

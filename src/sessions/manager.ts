@@ -130,6 +130,12 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     return managed;
   }
 
+  /** The state of the session named `id`, if there is one. */
+  find(id: string): Session | undefined {
+    const managed = this.#sessions.get(id);
+    return managed && !managed.deleted ? managed.session : undefined;
+  }
+
   /** The state of the session named `id`, or 404. */
   get(id: string): Session {
     return this.managed(id).session;

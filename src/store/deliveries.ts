@@ -75,11 +75,13 @@ export class DeliveryStore {
       created_at: r.createdAt,
       delivered_at: null,
     }));
-    await this.#db.transaction().execute(async (trx) => {
+    const insert = async (trx: Kysely<Database>): Promise<void> => {
       for (let i = 0; i < values.length; i += INSERT_CHUNK) {
         await trx.insertInto('webhook_deliveries').values(values.slice(i, i + INSERT_CHUNK)).execute();
       }
-    });
+    };
+    // Inside the event's own transaction (the dispatcher's store step) it runs there; alone, in its own.
+    await (this.#db.isTransaction ? insert(this.#db) : this.#db.transaction().execute(insert));
   }
 
   /** Pending deliveries whose time has come (`nextAttemptAt <= nowIso`), soonest first. */

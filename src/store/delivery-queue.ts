@@ -1,40 +1,11 @@
 import type { Kysely } from 'kysely';
-import { toDelivery, type Delivery, type NewDelivery } from './deliveries.js';
+import { toDelivery, type Delivery } from './deliveries.js';
 import type { Database } from './schema.js';
 
 /*
- * What the webhook dispatcher reads and writes besides DeliveryStore: deliveries inserted inside the
- * event's own transaction, the queues with pending work, a queue's pending rows after a cursor, and
- * one stored envelope. Kysely's builder, the same tables and columns.
+ * What the webhook dispatcher reads besides DeliveryStore: the queues with pending work, a queue's
+ * pending rows after a cursor, and one stored envelope. Kysely's builder, the same tables and columns.
  */
-
-/**
- * Stores new pending deliveries in the caller's transaction (`DeliveryStore.create` opens its own,
- * which Kysely refuses inside a transaction). At most a few rows per event: one INSERT.
- */
-export async function insertDeliveries(db: Kysely<Database>, rows: readonly NewDelivery[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db
-    .insertInto('webhook_deliveries')
-    .values(
-      rows.map((r) => ({
-        id: r.id,
-        event_id: r.eventId,
-        event: r.event,
-        session: r.session,
-        webhook: r.webhook,
-        url: r.url,
-        status: 'pending' as const,
-        attempts: 0,
-        last_status_code: null,
-        last_error: null,
-        next_attempt_at: r.nextAttemptAt ?? r.createdAt,
-        created_at: r.createdAt,
-        delivered_at: null,
-      })),
-    )
-    .execute();
-}
 
 export interface QueueKey {
   webhook: string;

@@ -1,16 +1,16 @@
 import type { Kysely } from 'kysely';
-import { monotonicFactory } from 'ulid';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EventBus } from '../events/bus.js';
 import type { StoreExtra } from '../events/durable.js';
 import type { Envelope } from '../events/envelope.js';
-import type { Delivery, DeliveryStore, NewDelivery } from '../store/deliveries.js';
+import { DeliveryStore, type Delivery, type NewDelivery } from '../store/deliveries.js';
 import type { Database } from '../store/schema.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { maskCredentialsInUrl } from '../util/redact.js';
 import { backoffMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { insertDeliveries, pendingAfter, pendingQueues, storedEnvelope, type QueueKey } from '../store/delivery-queue.js';
+import { pendingAfter, pendingQueues, storedEnvelope, type QueueKey } from '../store/delivery-queue.js';
+import { idFactory } from '../util/ids.js';
 import { DEFAULT_TIMEOUT_MS, WebhookSender, type SendResult } from './sender.js';
 import { Slots } from './slots.js';
 import type { WebhookTargets } from './targets.js';
@@ -74,18 +74,7 @@ interface Queue {
   timer: NodeJS.Timeout | undefined;
 }
 
-// The ulid package draws one crypto byte per character (16 calls an id); a pool of crypto bytes is
-// as random and a tenth of the cost, at thousands of deliveries a second.
-const randomPool = new Uint8Array(4_096);
-let poolAt = randomPool.length;
-function pooledRandom(): number {
-  if (poolAt >= randomPool.length) {
-    crypto.getRandomValues(randomPool);
-    poolAt = 0;
-  }
-  return (randomPool[poolAt++] ?? 0) / 256;
-}
-const newDeliveryId = ((ulid) => () => `dlv_${ulid()}`)(monotonicFactory(pooledRandom));
+const newDeliveryId = idFactory('dlv');
 
 // Envelopes kept in memory for their first attempts, so a delivery rarely reads the event log.
 const BODY_CACHE = 2_000;
@@ -155,7 +144,7 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
       url: maskCredentialsInUrl(target.url),
       createdAt: envelope.timestamp,
     }));
-    await insertDeliveries(trx, rows);
+    await new DeliveryStore(trx).create(rows);
     for (const row of rows) this.#created.set(queueKey(row.webhook, row.session), { webhook: row.webhook, session: row.session });
   };
 

@@ -1,3 +1,4 @@
+import type { MediaMessage } from '../../engines/types.js';
 import { z } from 'zod';
 import { AppError, type ErrorCode } from '../../errors.js';
 import type { Repositories } from '../../events/repositories.js';
@@ -48,6 +49,22 @@ export interface MessageRoutesOptions {
   now?: () => number;
 }
 
+/** What the worker is handed for an image or a file: the bytes as a data URL of their checked type. */
+function mediaMessage(
+  body: { chatId: string; filename: string; caption?: string | undefined; quotedMessageId?: string | undefined },
+  bytes: Buffer,
+  mimetype: string,
+): MediaMessage {
+  return {
+    chatId: body.chatId,
+    dataUrl: toDataUrl(bytes, mimetype),
+    mimetype,
+    filename: body.filename,
+    caption: body.caption,
+    quotedMessageId: body.quotedMessageId,
+  };
+}
+
 export function messageRoutes(manager: SessionManager, repos: Repositories, opts: MessageRoutesOptions = {}): RouteDef[] {
   const idempotent = new IdempotentSends({
     store: repos.idempotency,
@@ -96,16 +113,7 @@ function sendRoutes(manager: SessionManager, idempotent: IdempotentSends): Route
           if (!mimetype) {
             throw new AppError('UNSUPPORTED_MEDIA', 'data is not a PNG, JPEG, GIF or WebP image (checked by its bytes); send other files with send-file');
           }
-          return {
-            data: await manager.managed(params.id).send('sendImage', {
-              chatId: body.chatId,
-              dataUrl: toDataUrl(decoded.buffer, mimetype),
-              mimetype,
-              filename: body.filename,
-              caption: body.caption,
-              quotedMessageId: body.quotedMessageId,
-            }),
-          };
+          return { data: await manager.managed(params.id).send('sendImage', mediaMessage(body, decoded.buffer, mimetype)) };
         }),
     }),
     route({
@@ -124,16 +132,7 @@ function sendRoutes(manager: SessionManager, idempotent: IdempotentSends): Route
         idempotent.run({ req, res, session: params.id, operation: 'send-file', body, successStatus: 200 }, async (): Promise<Ok> => {
           const decoded = decodeMedia(body.data);
           const mimetype = fileType(decoded, body.filename);
-          return {
-            data: await manager.managed(params.id).send('sendFile', {
-              chatId: body.chatId,
-              dataUrl: toDataUrl(decoded.buffer, mimetype),
-              mimetype,
-              filename: body.filename,
-              caption: body.caption,
-              quotedMessageId: body.quotedMessageId,
-            }),
-          };
+          return { data: await manager.managed(params.id).send('sendFile', mediaMessage(body, decoded.buffer, mimetype)) };
         }),
     }),
   ];
