@@ -11,8 +11,13 @@ import { EventStream } from './js/events.js';
 import { duration, STATUSES, statusLabel } from './js/format.js';
 import { SessionList, setRelTime } from './js/list.js';
 import { announce, toast } from './js/notify.js';
+import { reasonOf } from './js/parts.js';
 
 const RUNNING = new Set(['initializing', 'qr_ready', 'authenticated', 'ready', 'disconnected']);
+/** While linking: a pairing code stays useful (engines that ask for it as they launch start again). */
+const LINKING = new Set(['initializing', 'qr_ready']);
+/** The events after which a session's send queue may look different. */
+const QUEUE_EVENTS = new Set(['message.queued', 'message.sent', 'message.failed']);
 const MAX_MESSAGES = 200;
 
 const state = {
@@ -25,6 +30,12 @@ const state = {
    * @type {Map<string, { qrCode: string, qrData: string, expiresAt: string, attempt: number }>}
    */
   qr: new Map(),
+  /**
+   * The pairing code per session while it links (POST …/auth/request-code, or the payload of the
+   * `session.pairing_code` event).
+   * @type {Map<string, { code: string, phoneNumber: string }>}
+   */
+  pairing: new Map(),
   /** @type {Map<string, any[]>} */ messages: new Map(),
   /** @type {string | null} */ selected: null,
   loaded: false,
@@ -56,16 +67,25 @@ const list = new SessionList(byId('session-list'), {
 
 const detail = new DetailView(byId('detail'), {
   act,
-  scan: async (id) => {
+  scan: async (id, code) => {
     try {
-      upsert(await api('POST', sessionPath(id, '/sandbox/scan')));
-      announce(`${id}: the simulated phone scanned the QR code`);
+      upsert(await api('POST', sessionPath(id, '/sandbox/scan'), code ? { code } : undefined));
+      announce(code ? `${id}: the simulated phone entered the pairing code` : `${id}: the simulated phone scanned the QR code`);
     } catch (err) {
-      toast(`Simulate scan on ${id} failed: ${messageOf(err)}`, 'error');
+      toast(`Simulate ${code ? 'entering the code' : 'scan'} on ${id} failed: ${messageOf(err)}`, 'error');
       throw err;
     }
   },
-  sendText: (id, chatId, content) => api('POST', sessionPath(id, '/send-text'), { chatId, content }),
+  // Queued: the server answers at once (202) with {jobId, position}; the queue sends it in turn.
+  send: (id, path, body, queued) => api('POST', sessionPath(id, `/${path}`), body, queued ? { headers: { Prefer: 'respond-async' } } : {}),
+  requestCode: async (id, phoneNumber) => {
+    const r = await api('POST', sessionPath(id, '/auth/request-code'), { phoneNumber });
+    setPairing(id, { code: r.code, phoneNumber: r.phoneNumber ?? phoneNumber.replace(/\D/g, '') });
+    return r;
+  },
+  listQueue: (id) => api('GET', sessionPath(id, '/queue')),
+  cancelJob: (id, jobId) => api('DELETE', sessionPath(id, `/queue/${enc(jobId)}`)),
+  notifyError: (message) => toast(message, 'error'),
   incoming: (id, from, content) => api('POST', sessionPath(id, '/sandbox/incoming'), { from, content }),
   testProxy: (id) => api('POST', sessionPath(id, '/proxy/test'), {}),
 });
@@ -87,6 +107,8 @@ const stream = new EventStream({
     void syncSessions();
     void refreshInfo();
     if (!first) {
+      // Jobs may have been sent or cancelled while the stream was away.
+      if (state.selected) detail.queueChanged(state.selected);
       toast('Reconnected to the server', 'ok');
       announce('Reconnected to the server');
     }
@@ -103,6 +125,7 @@ function upsert(session) {
   if (known && Date.parse(session.updatedAt) < Date.parse(known.updatedAt)) return;
   state.sessions.set(id, session);
   if (!session.qrAvailable && state.qr.delete(id)) detail.setQr(id, null);
+  if (!LINKING.has(session.status)) setPairing(id, null);
   list.upsert(session);
   if (state.selected === id) {
     detail.update(session);
@@ -112,10 +135,18 @@ function upsert(session) {
   if (state.loaded && !state.selected) select(id);
 }
 
+/** A session's pairing code, or null: linking is over. */
+function setPairing(id, pairing) {
+  if (pairing) state.pairing.set(id, pairing);
+  else if (!state.pairing.delete(id)) return;
+  detail.setPairingCode(id, pairing);
+}
+
 function removeSession(id) {
   if (!state.sessions.has(id)) return;
   state.sessions.delete(id);
   state.qr.delete(id);
+  state.pairing.delete(id);
   state.messages.delete(id);
   list.remove(id);
   renderCounts();
@@ -217,6 +248,11 @@ function onEvent(type, envelope) {
       detail.setQr(id, payload);
       break;
     }
+    case 'session.pairing_code': {
+      // Only while the session links: a code replayed after it linked (or stopped) is no use.
+      if (LINKING.has(state.sessions.get(id)?.status ?? '') && typeof payload.code === 'string') setPairing(id, { code: payload.code, phoneNumber: payload.phoneNumber });
+      break;
+    }
     case 'session.log': {
       const entry = { timestamp: payload.timestamp, level: payload.level, message: payload.message };
       if (state.logBuffer && state.logBuffer.id === id) state.logBuffer.entries.push(entry);
@@ -231,9 +267,13 @@ function onEvent(type, envelope) {
       detail.addMessage(id, payload);
       break;
     }
+    case 'message.failed':
+      toast(`${id}: a queued message failed: ${reasonOf(payload.error)}`, 'error', `send-failed:${id}`);
+      break;
     default:
       break;
   }
+  if (QUEUE_EVENTS.has(type)) detail.queueChanged(id);
 }
 
 // ---------------------------------------------------------------- selection
@@ -250,6 +290,8 @@ function select(id) {
   const qr = state.qr.get(id);
   if (qr) detail.setQr(id, qr);
   else if (s.qrAvailable) void fetchQr(id);
+  const pairing = state.pairing.get(id);
+  if (pairing) detail.setPairingCode(id, pairing);
   void loadLogs(id);
 }
 

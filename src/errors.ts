@@ -12,12 +12,17 @@ export const ERROR_STATUS = {
   MAX_SESSIONS_REACHED: 409,
   ENGINE_MISMATCH: 409,
   IDEMPOTENCY_KEY_REUSED: 409,
+  JOB_NOT_CANCELLABLE: 409,
+  JOB_CANCELLED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA: 415,
   RECIPIENT_NOT_A_CONTACT: 422,
   RATE_LIMITED: 429,
+  SEND_LIMITED: 429,
   INTERNAL_ERROR: 500,
+  NOT_SUPPORTED_BY_ENGINE: 501,
   ENGINE_ERROR: 502,
+  MEDIA_FETCH_FAILED: 502,
   SHUTTING_DOWN: 503,
   INSUFFICIENT_STORAGE: 507,
 } as const;
@@ -50,4 +55,14 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   if (typeof err === 'string') return err;
   return 'unknown error';
+}
+
+/**
+ * The details of an error after which nobody knows whether the operation was done: the worker
+ * went away or never answered while it ran. A send that ends so must not be sent again blindly.
+ */
+export const UNKNOWN_OUTCOME = { outcome: 'unknown' } as const;
+
+export function isUnknownOutcome(err: unknown): boolean {
+  return err instanceof AppError && (err.details as { outcome?: unknown } | undefined)?.outcome === 'unknown';
 }

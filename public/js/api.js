@@ -46,11 +46,12 @@ export function onUnauthorized(handler) {
  * @param {string} method
  * @param {string} path
  * @param {unknown} [body]
- * @param {{ key?: string, quiet401?: boolean }} [opts]
+ * @param {{ key?: string, quiet401?: boolean, headers?: Record<string, string> }} [opts] `headers`: extra
+ *   request headers (e.g. `Prefer: respond-async`)
  */
 export async function api(method, path, body, opts = {}) {
   /** @type {Record<string, string>} */
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', ...opts.headers };
   const key = opts.key ?? getKey();
   if (key) headers['X-API-Key'] = key;
   /** @type {RequestInit} */

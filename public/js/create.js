@@ -12,10 +12,21 @@ const FIELD_OF_PATH = {
   'body.config.proxyServerCredentials.protocol': 'f-proxy-protocol',
   'body.config.proxyServerCredentials.username': 'f-proxy-username',
   'body.config.proxyServerCredentials.password': 'f-proxy-password',
+  'body.config.sendQueue.minDelayMs': 'f-sq-min',
+  'body.config.sendQueue.maxDelayMs': 'f-sq-max',
+  'body.config.sendQueue.dailyNewChatLimit': 'f-sq-daily',
+  'body.config.sendQueue.typing': 'f-sq-typing',
 };
 
 function input(id) {
   return /** @type {HTMLInputElement} */ (byId(id));
+}
+
+/** A number field's value into `target[key]`: left out when empty, NaN when unreadable (the API names it). */
+function numberInto(target, key, fid) {
+  const raw = input(fid).value.trim();
+  if (raw !== '') target[key] = Number(raw);
+  else if (input(fid).validity.badInput) target[key] = NaN;
 }
 
 /**
@@ -39,6 +50,7 @@ export class CreateDialog {
     for (const btn of this.dialog.querySelectorAll('[data-close]')) btn.addEventListener('click', () => this.dialog.close());
     for (const radio of this.form.querySelectorAll('input[name="proxy-mode"]')) radio.addEventListener('change', () => this.#proxyMode());
     input('f-engine').addEventListener('change', () => this.#engineChanged());
+    input('f-send-queue').addEventListener('change', () => this.#sendQueueChanged());
     // Clicking the backdrop closes the dialog.
     this.dialog.addEventListener('click', (e) => {
       if (e.target === this.dialog) this.dialog.close();
@@ -50,6 +62,7 @@ export class CreateDialog {
     input('f-engine').value = this.ctx.defaultEngine();
     this.#proxyMode();
     this.#engineChanged();
+    this.#sendQueueChanged();
     this.#clearErrors();
     this.dialog.showModal();
     input('f-session-id').focus();
@@ -59,6 +72,10 @@ export class CreateDialog {
     const mode = /** @type {HTMLInputElement | null} */ (this.form.querySelector('input[name="proxy-mode"]:checked'))?.value ?? 'none';
     byId('proxy-fields').hidden = mode !== 'fields';
     byId('proxy-url').hidden = mode !== 'url';
+  }
+
+  #sendQueueChanged() {
+    byId('send-queue-fields').hidden = !input('f-send-queue').checked;
   }
 
   #engineChanged() {
@@ -80,10 +97,13 @@ export class CreateDialog {
       const def = b.dataset.default === 'true';
       if (b.checked !== def && b.dataset.key) config[b.dataset.key] = b.checked;
     }
-    for (const [fid, key] of [['f-qr-timeout', 'qrTimeout'], ['f-auth-timeout', 'authTimeout']]) {
-      const raw = input(fid).value.trim();
-      if (raw !== '') config[key] = Number(raw);
-      else if (input(fid).validity.badInput) config[key] = NaN; // the API names the field
+    for (const [fid, key] of [['f-qr-timeout', 'qrTimeout'], ['f-auth-timeout', 'authTimeout']]) numberInto(config, key, fid);
+    if (input('f-send-queue').checked) {
+      /** @type {Record<string, number | boolean>} */
+      const sendQueue = {};
+      for (const [fid, key] of [['f-sq-min', 'minDelayMs'], ['f-sq-max', 'maxDelayMs'], ['f-sq-daily', 'dailyNewChatLimit']]) numberInto(sendQueue, key, fid);
+      if (input('f-sq-typing').checked) sendQueue.typing = true;
+      config.sendQueue = sendQueue;
     }
     const exe = input('f-executable-path').value.trim();
     if (exe) config.executablePath = exe;
@@ -170,6 +190,8 @@ export class CreateDialog {
   #fieldFor(path) {
     if (FIELD_OF_PATH[path]) return FIELD_OF_PATH[path];
     if (path.startsWith('body.config.chromiumArgs')) return 'f-chromium-args';
+    // A rule across the pauses (the longest shorter than the shortest) is reported on sendQueue.
+    if (path.startsWith('body.config.sendQueue')) return 'f-sq-max';
     if (path.startsWith('body.config.proxyServerCredentials')) {
       const mode = /** @type {HTMLInputElement | null} */ (this.form.querySelector('input[name="proxy-mode"]:checked'))?.value;
       return mode === 'url' ? 'f-proxy-url' : 'f-proxy-address';

@@ -1,6 +1,10 @@
 import { clear, h, safeImageUrl } from './dom.js';
 import { absoluteTime, clockTime, meLabel, proxySummary, statusLabel } from './format.js';
 import { relTime, setPill, setRelTime, statusPill } from './list.js';
+import { PairingPanel } from './pairing.js';
+import { card, field, resultLine, setResult } from './parts.js';
+import { QueueCard } from './queue.js';
+import { SendForm } from './send-form.js';
 
 const MAX_LOG_LINES = 1000;
 const MAX_MESSAGES = 200;
@@ -15,32 +19,6 @@ const ACTIONS = [
   { action: 'delete', label: 'Delete', enabled: () => true, danger: true },
 ];
 
-let uid = 0;
-const nextId = (prefix) => `${prefix}-${++uid}`;
-
-function field(labelText, control, hint) {
-  const id = control.id || nextId('fld');
-  control.id = id;
-  const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint`, text: hint }) : null;
-  if (hintEl) control.setAttribute('aria-describedby', hintEl.id);
-  return h('div', { class: 'field' }, h('label', { for: id, text: labelText }), control, hintEl);
-}
-
-function card(title, ...children) {
-  const headingId = nextId('card');
-  return h('section', { class: 'card', 'aria-labelledby': headingId }, h('h3', { class: 'card-title', id: headingId, text: title }), ...children);
-}
-
-/** A line under a form saying how the last try went (role=status: read out when it changes). */
-function resultLine() {
-  return h('p', { class: 'result', role: 'status' });
-}
-
-function setResult(el, kind, text) {
-  el.dataset.kind = kind;
-  el.textContent = text;
-}
-
 /**
  * The selected session: actions, QR, forms, messages and its live log. Built once per selection,
  * then updated in place.
@@ -50,11 +28,15 @@ export class DetailView {
    * @param {HTMLElement} root
    * @param {{
    *   act: (id: string, action: string) => Promise<unknown>,
-   *   scan: (id: string) => Promise<unknown>,
-   *   sendText: (id: string, chatId: string, content: string) => Promise<any>,
+   *   scan: (id: string, code?: string) => Promise<unknown>,
+   *   send: (id: string, path: string, body: Record<string, unknown>, queued: boolean) => Promise<any>,
+   *   requestCode: (id: string, phoneNumber: string) => Promise<{ code: string }>,
+   *   listQueue: (id: string) => Promise<any[]>,
+   *   cancelJob: (id: string, jobId: string) => Promise<unknown>,
+   *   notifyError: (message: string) => void,
    *   incoming: (id: string, from: string, content: string) => Promise<any>,
    *   testProxy: (id: string) => Promise<any>,
-   * }} ctx
+   * }} ctx `scan` with a code: the sandbox's phone enters that pairing code
    */
   constructor(root, ctx) {
     this.root = root;
@@ -64,6 +46,8 @@ export class DetailView {
     this.el = {};
     this.session = null;
     this.qr = null;
+    /** @type {{ code: string, phoneNumber: string } | null} */
+    this.pairing = null;
     this.follow = true;
     this.logKeys = new Set();
     this.showEmpty();
@@ -82,6 +66,7 @@ export class DetailView {
     this.id = session.sessionId;
     this.session = session;
     this.qr = null;
+    this.pairing = null;
     this.follow = true;
     this.logKeys = new Set();
     clear(this.root);
@@ -133,33 +118,24 @@ export class DetailView {
     const facts = card('Session', el.facts);
     facts.classList.add('facts-card');
 
-    // ---- send a test message ----
-    const chat = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: '+1 234-567 890 or 1234567890@c.us', required: true });
-    const content = h('textarea', { rows: 2, placeholder: 'Hello from multi-session!', required: true });
-    const sendBtn = h('button', { type: 'submit', class: 'btn', text: 'Send' });
-    const sendResult = resultLine();
-    const sendForm = h(
-      'form',
-      { class: 'stack', novalidate: true },
-      field('Chat ID', chat, 'A phone number in any notation, or a chat id.'),
-      field('Message', content),
-      h('div', { class: 'form-row' }, sendBtn),
-      sendResult,
-    );
-    sendForm.addEventListener('submit', (e) => {
-      e.preventDefault();
-      void this.#run(sendBtn, async () => {
-        setResult(sendResult, 'pending', 'Sending…');
-        try {
-          const sent = await this.ctx.sendText(id, chat.value, content.value);
-          setResult(sendResult, 'ok', `Sent to ${sent.chatId}${sent.messageId ? ` · id ${sent.messageId}` : ''}`);
-        } catch (err) {
-          setResult(sendResult, 'error', err instanceof Error ? err.message : String(err));
-        }
-      });
+    // ---- link with a phone number (shown beside the QR while it waits) ----
+    el.pair = new PairingPanel({
+      request: (phoneNumber) => this.ctx.requestCode(id, phoneNumber),
+      simulate: session.engine === 'sandbox' ? (code) => this.ctx.scan(id, code) : undefined,
     });
-    el.sendCard = card('Send a test message', sendForm);
+
+    // ---- send a message: every kind, now or queued ----
+    el.send = new SendForm({ send: (path, body, queued) => this.ctx.send(id, path, body, queued) });
+    el.sendCard = card('Send a message', el.send.el);
     el.sendCard.classList.add('send-card');
+
+    // ---- the send queue ----
+    el.queue = new QueueCard({
+      list: () => this.ctx.listQueue(id),
+      cancel: (jobId) => this.ctx.cancelJob(id, jobId),
+      onCancelError: (message) => this.ctx.notifyError(`Cancel on ${id} failed: ${message}`),
+      onRender: () => this.#renderQueueVisibility(),
+    });
 
     // ---- sandbox: a contact writes in ----
     if (session.engine === 'sandbox') {
@@ -268,13 +244,14 @@ export class DetailView {
         h(
           'div',
           { class: 'detail-grid' },
-          h('div', { class: 'detail-col' }, el.error, el.qrCard, facts, el.sendCard, el.sandboxCard, el.proxyCard, config),
+          h('div', { class: 'detail-col' }, el.error, el.qrCard, facts, el.sendCard, el.queue.el, el.sandboxCard, el.proxyCard, config),
           h('div', { class: 'detail-col detail-col-wide' }, el.logsCard, messages),
         ),
       ),
     );
     this.update(session);
     this.root.scrollTop = 0;
+    void el.queue.refresh();
   }
 
   /** The session changed (status event, action result). */
@@ -318,6 +295,29 @@ export class DetailView {
     const ready = session.status === 'ready';
     el.sendCard.hidden = !ready;
     if (el.sandboxCard) el.sandboxCard.hidden = !ready;
+    el.send.setPaced(Boolean(session.config?.sendQueue));
+    this.#renderQueueVisibility();
+  }
+
+  /** The queue matters while the session can send, or while jobs wait (they outlive a stop). */
+  #renderQueueVisibility() {
+    const queue = this.el.queue;
+    if (!queue || !this.session) return;
+    queue.el.hidden = this.session.status !== 'ready' && queue.jobs.length === 0;
+  }
+
+  /** The send queue may have changed (a message.queued / sent / failed event of this session). */
+  queueChanged(sessionId) {
+    if (sessionId !== this.id) return;
+    void this.el.queue.refresh();
+  }
+
+  /** A pairing code for this session ({code, phoneNumber}), or null: linking is over. */
+  setPairingCode(sessionId, pairing) {
+    if (sessionId !== this.id) return;
+    this.pairing = pairing;
+    this.el.pair.setCode(pairing);
+    this.#renderQr();
   }
 
   /** A QR for this session, as the API gives it ({ qrCode, qrData, expiresAt, attempt }), or null: it is gone. */
@@ -348,6 +348,11 @@ export class DetailView {
       delete el.qrImg.dataset.attempt;
     }
     if (el.scan) el.scan.disabled = !src;
+    // Linking by phone number is offered while the QR waits; a code already given stays while the
+    // session (re)starts for it (engines that ask for the code as they launch).
+    const pairing = s.status === 'qr_ready' || (this.pairing !== null && s.status === 'initializing');
+    if (pairing && !el.pair.el.isConnected) el.qrCard.append(el.pair.el);
+    else if (!pairing) el.pair.el.remove();
     this.#renderQrMeta();
   }
 

@@ -1,7 +1,18 @@
 import { api } from './api.js';
 
 /** The events the page follows (the envelope's `event`, the SSE `event:` field). */
-const TYPES = ['session.created', 'session.deleted', 'session.status', 'session.qr', 'session.log', 'message'];
+const TYPES = [
+  'session.created',
+  'session.deleted',
+  'session.status',
+  'session.qr',
+  'session.pairing_code',
+  'session.log',
+  'message',
+  'message.queued',
+  'message.sent',
+  'message.failed',
+];
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 /** What the server puts in `id:`; anything else is never sent back as a resume position. */
 const EVENT_ID = /^evt_[0-9A-HJKMNP-TV-Z]{26}$/;

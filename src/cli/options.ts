@@ -33,6 +33,8 @@ export interface ServerConfig {
   readonly webhookSecret: string | undefined;
   /** Event names (or '*') the server-wide webhooks get; undefined: every stored event. */
   readonly webhookEvents: readonly string[] | undefined;
+  /** Media by URL may come from this machine's own and private addresses. */
+  readonly allowPrivateUrls: boolean;
 }
 
 /** A flag value that cannot work: start-up stops with this one line and exit code 2. */
@@ -108,6 +110,11 @@ export function buildProgram(version: string): Command {
     )
     .addOption(new Option('--webhook-secret <secret>', 'whsec_<base64>: signs the server-wide webhooks').env('MULTI_SESSION_WEBHOOK_SECRET'))
     .addOption(new Option('--webhook-events <names>', 'comma-separated events for the server-wide webhooks (default: all)').env('MULTI_SESSION_WEBHOOK_EVENTS'))
+    .addOption(
+      new Option('--allow-private-urls', "let send-* fetch media by URL from this machine's own, loopback, link-local and private addresses").env(
+        'MULTI_SESSION_ALLOW_PRIVATE_URLS',
+      ),
+    )
     .showHelpAfterError(false)
     // main.ts prints the one-line reason itself.
     .configureOutput({ writeErr: () => undefined })
@@ -133,6 +140,7 @@ interface RawOptions {
   eventRetentionDays: string;
   mediaRetentionDays: string;
   webhookUrl?: string[] | string;
+  allowPrivateUrls?: boolean | string;
   webhookSecret?: string;
   webhookEvents?: string;
 }
@@ -234,6 +242,7 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
     webhookUrls: Object.freeze(webhookUrls(raw.webhookUrl)),
     webhookSecret: webhookSecret(raw.webhookSecret),
     webhookEvents: webhookEvents(raw.webhookEvents),
+    allowPrivateUrls: raw.allowPrivateUrls === true || raw.allowPrivateUrls === 'true' || raw.allowPrivateUrls === '1',
   });
 }
 

@@ -12,6 +12,9 @@ import { forgetSession, repositories, type Repositories } from '../events/reposi
 import { publishSessionEvents } from '../events/session-events.js';
 import { openStore } from '../store/db.js';
 import { SessionManager } from '../sessions/manager.js';
+import type { SendQueue } from '../sessions/send-queue.js';
+import type { SendService } from '../sessions/send-service.js';
+import { createSending } from '../sessions/sending.js';
 import { SessionStore } from '../sessions/store.js';
 import type { WorkerFactory } from '../worker/client.js';
 import type { RunnerTiming } from '../sessions/runner.js';
@@ -40,6 +43,8 @@ export interface RunningServer {
   /** Sends stored events to webhooks; stopped by close() before the database closes. */
   dispatcher: WebhookDispatcher;
   webhooks: WebhookService;
+  sends: SendService;
+  queue: SendQueue;
   logger: Logger;
   /** Stops every session, ends every worker and closes the port. */
   close(): Promise<void>;
@@ -57,6 +62,8 @@ export interface StartOptions {
   shutdownMs?: number;
   /** Webhook delivery timings (tests make them short). */
   webhookTiming?: Partial<DispatcherTiming>;
+  /** The deadline of a media fetch by URL (tests make it short). */
+  mediaFetchTimeoutMs?: number;
 }
 
 const NO_WEBHOOKS: readonly WebhookConfig[] = Object.freeze([]);
@@ -114,10 +121,35 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const port = (server.address() as AddressInfo).port;
   const publicUrl = config.port === 0 ? config.publicUrl.replace(/:0$/, `:${String(port)}`) : config.publicUrl;
 
+  const publishJob = (event: 'message.queued' | 'message.failed', sessionId: string, payload: unknown): void => {
+    const session = manager.find(sessionId);
+    bus
+      .publish({ event, session: sessionId, engine: session?.engine ?? null, me: session?.me ?? null, payload })
+      .catch((err: unknown) => log.error(`could not store the ${event} event of ${sessionId}: ${String(err)}`));
+  };
+  const { queue, sends } = createSending({
+    manager,
+    jobs: repos.jobs,
+    messages: repos.messages,
+    maxBodyBytes: config.maxBodyBytes,
+    allowPrivateUrls: config.allowPrivateUrls,
+    mediaFetchTimeoutMs: opts.mediaFetchTimeoutMs,
+    events: {
+      queued: (job, payload) => publishJob('message.queued', job.sessionId, payload),
+      failed: (job, payload) => publishJob('message.failed', job.sessionId, payload),
+    },
+  });
   const stopEvents = publishSessionEvents(manager, bus, {
     publicUrl,
     logger: log,
-    forget: (sessionId) => forgetSession(repos, sessionId),
+    forget: async (sessionId) => {
+      await queue.forget(sessionId);
+      await forgetSession(repos, sessionId);
+    },
+  });
+  // A session that became ready sends what waits for it.
+  const stopWaking = manager.on('status', (change) => {
+    if (change.status === 'ready') queue.wake(change.sessionId);
   });
 
   const { app } = createApp({
@@ -125,6 +157,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     bus,
     repos,
     webhooks,
+    sends,
+    queue,
     logger,
     apiKey: config.apiKey,
     maxBodyBytes: config.maxBodyBytes,
@@ -158,6 +192,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
 
   // Pending deliveries of the last run (however it ended) go out again from here.
   await dispatcher.start(bus);
+  // So do queued sends; one a crash left half-sent is settled first (never sent again blindly).
+  await queue.start();
   // Old events, deliveries, keys and media go an hour at a time; the first pass a minute after start.
   const retention = new RetentionJob({
     repos,
@@ -181,6 +217,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Event streams never end by themselves.
       server.closeAllConnections();
+      // No new send starts; one on the wire finishes or stays "sending" for the next start to settle.
+      await queue.close();
+      stopWaking();
       await manager.shutdown(opts.shutdownMs);
       stopEvents();
       // What the sessions said while stopping is stored before the database closes.
@@ -193,5 +232,5 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, logger, close, restored };
+  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, sends, queue, logger, close, restored };
 }

@@ -19,6 +19,11 @@ export interface EngineModule {
   /** The files of its login inside sessionDataDir: what logout removes. */
   loginPaths(sessionDataDir: string, sessionId: string): string[];
   availability(defaults: { executablePath: string | undefined; useChrome: boolean }): EngineAvailability;
+  /**
+   * How it gives a pairing code: asked of the running engine ('in-place'), or only from a launch
+   * that is told the phone number (EngineContext.linkCode): the session is started again for it.
+   */
+  pairing: 'in-place' | 'relaunch';
 }
 
 export const ENGINE_MODULES: Record<EngineName, EngineModule> = {
@@ -27,6 +32,7 @@ export const ENGINE_MODULES: Record<EngineName, EngineModule> = {
     create: (ctx) => Promise.resolve(new SandboxEngine(ctx)),
     loginPaths: (dir) => [path.join(dir, SANDBOX_LOGIN_FILE)],
     availability: () => ({ available: true, browserPath: null, reason: null }),
+    pairing: 'in-place',
   },
   'wa-automate': {
     usesBrowser: true,
@@ -42,6 +48,9 @@ export const ENGINE_MODULES: Record<EngineName, EngineModule> = {
         ? { available: true, browserPath: browser.path, reason: null }
         : { available: false, browserPath: null, reason: browser.reason };
     },
+    // open-wa asks WhatsApp Web for a link code only while it launches with config.linkCode
+    // (controllers/initializer.js → auth.js linkCode).
+    pairing: 'relaunch',
   },
 };
 

@@ -1,107 +1,90 @@
-import { randomBytes, randomInt } from 'node:crypto';
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
 import QRCode from 'qrcode';
 import { AppError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
 import { writeIncomingMedia } from './incoming-media.js';
-import {
-  ACK_NAMES,
-  Engine,
-  type EngineContext,
-  type IncomingMessage,
-  type MediaMessage,
-  type Me,
-  type OutboxEntry,
-  type SandboxControls,
-  type SandboxIncoming,
-  type SentMessage,
-  type SessionStatus,
-  type TextMessage,
-} from './types.js';
+import { SandboxGroups } from './sandbox-groups.js';
+import { incomingMessage } from './sandbox-incoming.js';
+import { attempt, messageId, userChatId } from './sandbox-ids.js';
+import { loginFile, PHONE_NAME, randomPhoneNumber, readLogin, writeLogin } from './sandbox-login.js';
+import { SandboxPairing } from './sandbox-pairing.js';
+import { answerOf, SandboxOutbox, type OutboxRecord } from './sandbox-outbox.js';
+import { contactRecord, locationRecord, mediaRecord, reactionRecord, textRecord } from './sandbox-sends.js';
+import { SandboxState } from './sandbox-state.js';
+import { SandboxTimers } from './sandbox-timers.js';
+import { ACK_NAMES, Engine } from './types.js';
+import type { ContactInfo, ContactMessage, CreateGroupRequest, EngineContext, GroupInfo, IncomingMessage, InviteCode } from './types.js';
+import type { LocationMessage, MediaMessage, Me, NumberStatus, OutboxEntry, OutboxType, PairingCode, ParticipantsRequest } from './types.js';
+import type { PresenceRequest, ReactionMessage, SandboxControls, SandboxIncoming, SentAnswer, SentMessage, SentQuery } from './types.js';
+import type { SessionStatus, TextMessage } from './types.js';
 
-/** The sandbox's login layout: one token file in session-data/. */
-export const SANDBOX_LOGIN_FILE = 'sandbox-login.json';
-const LOGIN_FILE = SANDBOX_LOGIN_FILE;
-const OUTBOX_FILE = 'sandbox-outbox.jsonl';
-const OUTBOX_KEPT = 1000;
+export { SANDBOX_LOGIN_FILE } from './sandbox-login.js';
+
 /** How long the simulated phone takes: restoring a login, loading after a scan, each ack step. */
 const RESTORE_MS = 300;
 const LOAD_AFTER_SCAN_MS = 400;
 const ACK_DELAYS_MS = [100, 600, 1500] as const;
-
-interface LoginToken {
-  me: Me;
-  linkedAt: string;
-}
-
-function hex(bytes: number): string {
-  return randomBytes(bytes).toString('hex').toUpperCase();
-}
-
-/** WhatsApp's message type for a file of this type, as the real engine reports it. */
-function messageType(mimetype: string): string {
-  const type = mimetype.toLowerCase();
-  if (type.startsWith('image/')) return 'image';
-  if (type.startsWith('video/')) return 'video';
-  // A voice note is Opus in Ogg; any other audio is an audio file.
-  if (type.startsWith('audio/ogg')) return 'ptt';
-  if (type.startsWith('audio/')) return 'audio';
-  return 'document';
-}
+/** What is no message of its own gets no acks. */
+const UNACKED: ReadonlySet<OutboxType> = new Set(['reaction', 'seen', 'presence']);
 
 /**
- * A simulated phone and WhatsApp: same statuses, QR codes, events and send results as the real
- * engine, so integrations can be built and tested without a number.
+ * A simulated phone and WhatsApp: same statuses, QR codes, pairing codes, events and send results as
+ * the real engine, so integrations can be built and tested without a number. Its WhatsApp (who is on
+ * it, the groups) lives in sandbox-state.ts and sandbox-groups.ts; what it sent, in sandbox-outbox.ts.
  */
 export class SandboxEngine extends Engine implements SandboxControls {
+  readonly name = 'sandbox' as const;
   readonly #ctx: EngineContext;
   #status: SessionStatus = 'initializing';
   #me: Me | null = null;
   #qrAttempt = 0;
-  #timers = new Set<NodeJS.Timeout>();
-  #qrRotation: NodeJS.Timeout | undefined;
+  readonly #timers = new SandboxTimers();
   #stopped = false;
-  #outbox: OutboxEntry[] = [];
+  readonly #outbox: SandboxOutbox;
+  /** Set by start(): findSent() answers only from the whole outbox, never from one not read yet. */
+  #outboxLoaded: Promise<void> | undefined;
+  readonly #state: SandboxState;
+  readonly #groups: SandboxGroups;
+  readonly #pairing = new SandboxPairing();
 
   constructor(ctx: EngineContext) {
     super();
     this.#ctx = ctx;
-  }
-
-  get #loginFile(): string {
-    return path.join(this.#ctx.sessionDataDir, LOGIN_FILE);
-  }
-
-  get #outboxFile(): string {
-    return path.join(this.#ctx.sessionDataDir, OUTBOX_FILE);
+    this.#outbox = new SandboxOutbox(ctx.sessionDataDir);
+    this.#state = new SandboxState(ctx.sessionDataDir, (message) => this.log('warn', message));
+    this.#groups = new SandboxGroups(this.#state);
   }
 
   async start(): Promise<void> {
     await mkdir(this.#ctx.sessionDataDir, { recursive: true, mode: 0o700 });
-    await this.#loadOutbox();
-    const token = await this.#readLogin();
+    this.#outboxLoaded = this.#outbox.load();
+    await this.#outboxLoaded;
+    await this.#state.load();
+    const saved = await readLogin(this.#ctx.sessionDataDir, (message) => this.log('warn', message));
     this.#setStatus('initializing');
-    if (token) {
-      this.log('info', `sandbox: restoring the saved login of ${token.me.id}`);
-      this.#later(RESTORE_MS, () => {
-        this.#me = token.me;
+    if (saved) {
+      this.log('info', `sandbox: restoring the saved login of ${saved.id}`);
+      this.#timers.later(RESTORE_MS, () => {
+        this.#me = saved;
         this.#setStatus('ready');
       });
       return;
     }
     this.log('info', 'sandbox: no saved login, showing a QR code');
     await this.#showQr();
+    if (this.#ctx.linkCode) {
+      await this.requestPairingCode(this.#ctx.linkCode).catch((err: unknown) => this.log('warn', `sandbox: no pairing code: ${String(err)}`));
+    }
     const { qrTimeout } = this.#ctx.config;
     if (qrTimeout > 0) {
-      this.#later(qrTimeout * 1000, () => {
+      this.#timers.later(qrTimeout * 1000, () => {
         if (this.#status !== 'qr_ready') return;
-        this.#clearQrRotation();
+        this.#timers.stopQr();
         this.#fail(`no scan within ${qrTimeout} s (qrTimeout): create or start the session again for a new QR`, false);
       });
     }
     if (this.#ctx.config.sandbox.autoScan) {
-      this.#later(50, () => {
+      this.#timers.later(50, () => {
         this.scan().catch((err: unknown) => this.log('warn', `sandbox: auto-scan failed: ${String(err)}`));
       });
     }
@@ -121,31 +104,48 @@ export class SandboxEngine extends Engine implements SandboxControls {
       expiresAt: new Date(Date.now() + rotateMs).toISOString(),
     });
     this.#setStatus('qr_ready');
-    this.#clearQrRotation();
-    this.#qrRotation = setTimeout(() => {
-      this.#qrRotation = undefined;
+    this.#timers.rotateQr(rotateMs, () => {
       this.#showQr().catch((err: unknown) => this.#fail(`sandbox: could not render a QR code: ${String(err)}`, true));
-    }, rotateMs);
+    });
   }
 
   /** What the session sent, oldest first. */
   outbox(): Promise<OutboxEntry[]> {
-    return Promise.resolve(this.#outbox.map((entry) => ({ ...entry })));
+    return Promise.resolve(this.#outbox.list());
   }
 
-  /** The simulated phone scans the QR code. */
-  async scan(): Promise<void> {
+  /** A code for the phone's "Link with phone number", while the QR shows; the phone enters it with scan(code). */
+  override requestPairingCode(phoneNumber: string): Promise<PairingCode> {
+    return attempt(() => {
+      if (this.#status !== 'qr_ready') {
+        throw new AppError('SESSION_NOT_READY', `a pairing code is given only while the QR code shows (qr_ready); the session is ${this.#status}`, {
+          status: this.#status,
+        });
+      }
+      const pairing = this.#pairing.give(phoneNumber);
+      this.log('info', `sandbox: pairing code for +${pairing.phoneNumber}`);
+      this.emit('pairing_code', { ...pairing });
+      return pairing;
+    });
+  }
+
+  /** The simulated phone scans the QR code, or (with a code) enters the last pairing code given and links as its number. */
+  async scan(code?: string): Promise<void> {
     if (this.#status !== 'qr_ready') {
       throw new AppError('QR_NOT_AVAILABLE', `there is no QR code to scan: the session is ${this.#status}`, {
         status: this.#status,
       });
     }
-    this.#clearQrRotation();
+    const number = code === undefined ? randomPhoneNumber() : this.#pairing.redeem(code);
+    this.#pairing.forget();
+    this.#timers.stopQr();
     this.#setStatus('authenticated');
-    this.log('info', 'sandbox: the phone scanned the QR code');
-    const me: Me = { id: `${String(randomInt(1, 10))}${String(randomInt(100_000_000, 1_000_000_000))}@c.us`, name: 'Sandbox Phone' };
-    await writeFileAtomic(this.#loginFile, JSON.stringify({ me, linkedAt: new Date().toISOString() } satisfies LoginToken));
-    this.#later(LOAD_AFTER_SCAN_MS, () => {
+    this.log('info', code === undefined ? 'sandbox: the phone scanned the QR code' : 'sandbox: the phone entered the pairing code');
+    const me: Me = { id: `${number}@c.us`, name: PHONE_NAME };
+    await writeLogin(this.#ctx.sessionDataDir, me);
+    // The account stays on the simulated WhatsApp after a logout, for whoever links here next.
+    await this.#state.notePerson(me.id, PHONE_NAME).catch((err: unknown) => this.log('warn', `sandbox: ${String(err)}`));
+    this.#timers.later(LOAD_AFTER_SCAN_MS, () => {
       this.#me = me;
       this.#setStatus('ready');
     });
@@ -154,111 +154,121 @@ export class SandboxEngine extends Engine implements SandboxControls {
   /**
    * A contact writes to the session: a text, or a file the engine keeps in the session's media
    * folder (named from the message id, never from the sender's file name) with its caption as body.
+   * The sender is on WhatsApp from then on (checkNumber, getContact, groups).
    */
   async incoming(input: SandboxIncoming): Promise<IncomingMessage> {
     this.#requireReady();
     const { from, media } = input;
-    const id = `false_${from}_${hex(16)}`;
+    const id = messageId(false, from);
     const stored = media
       ? await writeIncomingMedia(this.#ctx.mediaDir, id, Buffer.from(media.base64, 'base64'), { mimetype: media.mimetype, filename: media.filename })
       : null;
+    const person = userChatId(from);
+    if (person) await this.#state.notePerson(person, null).catch((err: unknown) => this.log('warn', `sandbox: ${String(err)}`));
     // Written meanwhile, the session may have been stopped: nothing is announced then.
     this.#requireReady();
-    const caption = media?.caption ?? null;
-    const message: IncomingMessage = {
-      id,
-      chatId: from,
-      from,
-      to: this.#me?.id ?? null,
-      body: media ? (caption ?? '') : (input.content ?? ''),
-      type: media ? messageType(media.mimetype) : 'chat',
-      timestamp: new Date().toISOString(),
-      fromMe: false,
-      quotedMessageId: null,
-      caption,
-      mimetype: media?.mimetype ?? null,
-      filename: media?.filename ?? null,
-      media: stored,
-    };
+    const message = incomingMessage(id, input, stored, this.#me?.id ?? null);
     this.log('debug', `sandbox: ${media ? `a ${message.type} (${String(stored?.size)} bytes)` : 'message'} from ${from}`);
     this.emit('message', message);
     return message;
   }
 
-  sendText(msg: TextMessage): Promise<SentMessage> {
-    return this.#record({ chatId: msg.chatId, type: 'text', content: msg.content, quotedMessageId: msg.quotedMessageId });
+  async sendText(msg: TextMessage): Promise<SentMessage> {
+    return answerOf(await this.#send(textRecord(msg)));
   }
 
-  sendImage(msg: MediaMessage): Promise<SentMessage> {
-    return this.#recordMedia('image', msg);
-  }
-
-  sendFile(msg: MediaMessage): Promise<SentMessage> {
-    return this.#recordMedia('file', msg);
-  }
-
-  #recordMedia(type: 'image' | 'file', msg: MediaMessage): Promise<SentMessage> {
-    const base64 = msg.dataUrl.slice(msg.dataUrl.indexOf(',') + 1);
-    return this.#record({
-      chatId: msg.chatId,
-      type,
-      caption: msg.caption,
-      filename: msg.filename,
-      mimetype: msg.mimetype,
-      size: Buffer.byteLength(base64, 'base64'),
-      quotedMessageId: msg.quotedMessageId,
-    });
-  }
-
-  async #record(fields: {
-    chatId: string;
-    type: OutboxEntry['type'];
-    content?: string | undefined;
-    caption?: string | undefined;
-    filename?: string | undefined;
-    mimetype?: string | undefined;
-    size?: number | undefined;
-    quotedMessageId?: string | undefined;
-  }): Promise<SentMessage> {
+  async sendMedia(msg: MediaMessage): Promise<SentMessage> {
     this.#requireReady();
-    const entry: OutboxEntry = {
-      messageId: `true_${fields.chatId}_${hex(16)}`,
-      chatId: fields.chatId,
-      type: fields.type,
-      content: fields.content ?? null,
-      caption: fields.caption ?? null,
-      filename: fields.filename ?? null,
-      mimetype: fields.mimetype ?? null,
-      size: fields.size ?? null,
-      quotedMessageId: fields.quotedMessageId ?? null,
-      timestamp: new Date().toISOString(),
-      ack: 0,
-    };
-    this.#outbox.push(entry);
-    if (this.#outbox.length > OUTBOX_KEPT) this.#outbox.splice(0, this.#outbox.length - OUTBOX_KEPT);
-    await appendFile(this.#outboxFile, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
-    ACK_DELAYS_MS.forEach((delay, i) => {
-      this.#later(delay, () => {
-        entry.ack = i + 1;
-        const ackName = ACK_NAMES[String(entry.ack) as keyof typeof ACK_NAMES];
-        this.emit('ack', { messageId: entry.messageId, chatId: entry.chatId, ack: entry.ack, ackName });
+    return answerOf(await this.#send(await mediaRecord(msg)));
+  }
+
+  override async sendLocation(msg: LocationMessage): Promise<SentMessage> {
+    return answerOf(await this.#send(locationRecord(msg)));
+  }
+
+  override async sendContact(msg: ContactMessage): Promise<SentMessage> {
+    this.#requireReady();
+    return answerOf(await this.#send(contactRecord(msg)));
+  }
+
+  /** On the message's own chat; the reaction gets an id in the outbox but none is answered (answerOf). */
+  override async sendReaction(msg: ReactionMessage): Promise<SentMessage> {
+    this.#requireReady();
+    return answerOf(await this.#send(reactionRecord(msg)));
+  }
+
+  override async sendSeen(chatId: string): Promise<void> {
+    await this.#send({ messageId: null, chatId, type: 'seen' });
+  }
+
+  override async setPresence(req: PresenceRequest): Promise<void> {
+    await this.#send({ messageId: null, chatId: req.chatId, type: 'presence', state: req.state });
+  }
+
+  override checkNumber(contactId: string): Promise<NumberStatus> {
+    return attempt(() => this.#state.checkNumber(contactId, this.#account()));
+  }
+
+  override getContact(contactId: string): Promise<ContactInfo> {
+    return attempt(() => this.#state.getContact(contactId, this.#account()));
+  }
+
+  override listGroups(): Promise<GroupInfo[]> {
+    return attempt(() => this.#groups.list(this.#account()));
+  }
+
+  override createGroup(req: CreateGroupRequest): Promise<GroupInfo> {
+    return attempt(() => this.#groups.create(req, this.#account()));
+  }
+
+  override getGroup(groupId: string): Promise<GroupInfo> {
+    return attempt(() => this.#groups.get(groupId, this.#account()));
+  }
+
+  override changeParticipants(req: ParticipantsRequest): Promise<GroupInfo> {
+    return attempt(() => this.#groups.changeParticipants(req, this.#account()));
+  }
+
+  override groupInviteCode(groupId: string): Promise<InviteCode> {
+    return attempt(() => this.#groups.inviteCode(groupId, this.#account()));
+  }
+
+  /** Certain either way: a send is in the outbox file before it answers (see SandboxOutbox.find). */
+  override async findSent(query: SentQuery): Promise<SentAnswer> {
+    if (!this.#outboxLoaded) return { unknown: 'the sandbox session has not started: its outbox is not read yet' };
+    await this.#outboxLoaded;
+    return this.#outbox.find(query);
+  }
+
+  /** Records what a send did, once the session is ready; a real message then walks sent → delivered → read. */
+  async #send(record: OutboxRecord): Promise<OutboxEntry> {
+    this.#requireReady();
+    const entry = await this.#outbox.append(record);
+    if (!UNACKED.has(entry.type) && entry.messageId !== null) {
+      const { messageId: id, chatId } = entry;
+      ACK_DELAYS_MS.forEach((delay, i) => {
+        this.#timers.later(delay, () => {
+          entry.ack = i + 1;
+          this.emit('ack', { messageId: id, chatId, ack: entry.ack, ackName: ACK_NAMES[String(entry.ack) as keyof typeof ACK_NAMES] });
+        });
       });
-    });
-    return { messageId: entry.messageId, chatId: entry.chatId, timestamp: entry.timestamp };
+    }
+    return entry;
   }
 
   /** Unlinks in any state: whatever the session was doing, the saved login is gone after it. */
   async logout(): Promise<void> {
-    await rm(this.#loginFile, { force: true });
+    await rm(loginFile(this.#ctx.sessionDataDir), { force: true });
     this.log('info', 'sandbox: logged out, the saved login is removed');
     this.#me = null;
-    this.#clearTimers();
+    this.#pairing.forget();
+    this.#timers.clear();
     this.#setStatus('stopped');
   }
 
   stop(): Promise<void> {
     this.#stopped = true;
-    this.#clearTimers();
+    this.#timers.close();
     return Promise.resolve();
   }
 
@@ -266,6 +276,13 @@ export class SandboxEngine extends Engine implements SandboxControls {
     if (this.#status !== 'ready') {
       throw new AppError('SESSION_NOT_READY', `the session is ${this.#status}, not ready`, { status: this.#status });
     }
+  }
+
+  /** The linked account, for what needs the session ready. */
+  #account(): Me {
+    this.#requireReady();
+    if (!this.#me) throw new AppError('SESSION_NOT_READY', 'the session is ready but its account is not known yet');
+    return this.#me;
   }
 
   #setStatus(status: SessionStatus, error: string | null = null): void {
@@ -277,61 +294,7 @@ export class SandboxEngine extends Engine implements SandboxControls {
   #fail(error: string, retryable: boolean): void {
     if (this.#stopped) return;
     this.#status = 'failed';
-    this.#clearTimers();
-    this.emit('status', { status: 'failed', error, retryable });
-  }
-
-  #later(ms: number, fn: () => void): void {
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      if (!this.#stopped) fn();
-    }, ms);
-    this.#timers.add(timer);
-  }
-
-  #clearQrRotation(): void {
-    if (this.#qrRotation) clearTimeout(this.#qrRotation);
-    this.#qrRotation = undefined;
-  }
-
-  #clearTimers(): void {
-    this.#clearQrRotation();
-    for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-  }
-
-  async #readLogin(): Promise<LoginToken | null> {
-    try {
-      const token = JSON.parse(await readFile(this.#loginFile, 'utf8')) as Partial<LoginToken>;
-      if (token.me && typeof token.me.id === 'string') return token as LoginToken;
-      this.log('warn', 'sandbox: the saved login is unreadable; a new QR scan is needed');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.log('warn', `sandbox: the saved login is unreadable (${String(err)}); a new QR scan is needed`);
-      }
-    }
-    return null;
-  }
-
-  async #loadOutbox(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.#outboxFile, 'utf8');
-    } catch {
-      return;
-    }
-    const entries: OutboxEntry[] = [];
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        entries.push(JSON.parse(line) as OutboxEntry);
-      } catch {
-        // A line cut short by a crash: the ones before it are still good.
-      }
-    }
-    this.#outbox = entries.slice(-OUTBOX_KEPT);
-    if (entries.length > OUTBOX_KEPT) {
-      await writeFileAtomic(this.#outboxFile, this.#outbox.map((e) => `${JSON.stringify(e)}\n`).join(''));
-    }
+    this.emit('status', { status: 'failed', error, retryable });
   }
 }

@@ -7,8 +7,11 @@ export const EVENTS = {
   'session.deleted': true,
   'session.status': true,
   'session.qr': true,
+  'session.pairing_code': true,
   message: true,
+  'message.queued': true,
   'message.sent': true,
+  'message.failed': true,
   'message.ack': true,
   'session.log': false,
 } as const;

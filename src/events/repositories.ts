@@ -4,6 +4,7 @@ import { DeliveryStore } from '../store/deliveries.js';
 import { EventLog } from '../store/events.js';
 import { IdempotencyStore } from '../store/idempotency.js';
 import { MessageStore } from '../store/messages.js';
+import { SendJobStore } from '../store/send-jobs.js';
 import type { Database } from '../store/schema.js';
 import type { Envelope } from './envelope.js';
 
@@ -13,6 +14,8 @@ export interface Repositories {
   deliveries: DeliveryStore;
   messages: MessageStore<MessageResource>;
   idempotency: IdempotencyStore;
+  /** Queued sends. */
+  jobs: SendJobStore;
 }
 
 export function repositories(db: Kysely<Database>): Repositories {
@@ -21,6 +24,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     deliveries: new DeliveryStore(db),
     messages: new MessageStore<MessageResource>(db),
     idempotency: new IdempotencyStore(db),
+    jobs: new SendJobStore(db),
   };
 }
 

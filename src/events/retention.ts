@@ -17,7 +17,7 @@ export const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const FILES_PER_TURN = 200;
 
 export interface RetentionOptions {
-  repos: Pick<Repositories, 'events' | 'deliveries' | 'idempotency'>;
+  repos: Pick<Repositories, 'events' | 'deliveries' | 'idempotency' | 'jobs'>;
   /** The sessions folder: every sessions/<id>/media in it is cleaned. */
   sessionsDir: string;
   eventRetentionDays: number;
@@ -34,11 +34,12 @@ export interface RetentionReport {
   deliveries: number;
   idempotencyKeys: number;
   mediaFiles: number;
+  sendJobs: number;
 }
 
 /**
  * Removes what is past its keeping time: events older than --event-retention-days, finished
- * webhook deliveries as old (pending ones stay, whatever their age), idempotency keys after 24 h,
+ * webhook deliveries and ended queued sends as old (pending ones stay, whatever their age), idempotency keys after 24 h,
  * and received files older than --media-retention-days (by the file's time; their messages stay in
  * the history, and their media URL answers 404 from then on). Never blocks the API: the database
  * goes in small batches (store/bounds.ts) and the folders are read as streams, yielding as it goes.
@@ -92,7 +93,7 @@ export class RetentionJob {
     const { repos, logger } = this.#opts;
     const now = this.#now();
     const eventsBefore = new Date(now - this.#opts.eventRetentionDays * DAY_MS).toISOString();
-    const report: RetentionReport = { events: 0, deliveries: 0, idempotencyKeys: 0, mediaFiles: 0 };
+    const report: RetentionReport = { events: 0, deliveries: 0, idempotencyKeys: 0, mediaFiles: 0, sendJobs: 0 };
     const step = async (what: string, run: () => Promise<number>): Promise<number> => {
       // Stopped (the server is shutting down): the steps not begun wait for the next start.
       if (this.#stopped) return 0;
@@ -107,6 +108,9 @@ export class RetentionJob {
     report.deliveries = await step('webhook deliveries', () => repos.deliveries.pruneFinishedBefore(eventsBefore));
     report.idempotencyKeys = await step('idempotency keys', () => repos.idempotency.pruneBefore(new Date(now - IDEMPOTENCY_KEEP_MS).toISOString()));
     report.mediaFiles = await step('media files', () => this.#pruneMedia(now - this.#opts.mediaRetentionDays * DAY_MS));
+    // Ended queued sends go with the events (never within a day: the daily new-chat limit counts them).
+    const jobsBefore = new Date(now - Math.max(this.#opts.eventRetentionDays, 1) * DAY_MS).toISOString();
+    report.sendJobs = await step('ended queued sends', () => repos.jobs.pruneFinishedBefore(jobsBefore));
     const removed = Object.entries(report).filter(([, n]) => n > 0);
     if (removed.length > 0) {
       logger.info(`retention: removed ${removed.map(([what, n]) => `${String(n)} ${what}`).join(', ')}`, { ns: 'wa:server' });

@@ -43,6 +43,7 @@ export function publishSessionEvents(manager: SessionManager, bus: EventBus, opt
         payload: { status: change.status, previous: change.previous, error: change.error, me: change.session.me, session: change.session },
       }),
     qr: ({ sessionId, ...qr }) => publish({ event: 'session.qr', ...identity(sessionId), payload: qr }),
+    pairing_code: ({ sessionId, ...code }) => publish({ event: 'session.pairing_code', ...identity(sessionId), payload: code }),
     log: ({ sessionId, ...entry }) => publish({ event: 'session.log', ...identity(sessionId), payload: entry }),
     message: ({ sessionId, message }) => publish({ event: 'message', ...identity(sessionId), payload: incomingResource(sessionId, message, opts.publicUrl) }),
     sent: ({ sessionId, message }) => publish({ event: 'message.sent', ...identity(sessionId), payload: message }),

@@ -5,6 +5,9 @@ import { childLogger, type Logger } from '../log.js';
 import type { EventBus } from '../events/bus.js';
 import type { Repositories } from '../events/repositories.js';
 import type { SessionManager } from '../sessions/manager.js';
+import type { SendQueue } from '../sessions/send-queue.js';
+import type { SendService } from '../sessions/send-service.js';
+import { IdempotentSends } from './idempotency.js';
 import { EventTokens, requireApiKey } from './auth.js';
 import { errorHandler, requireJsonBody } from './errors.js';
 import { methodNotAllowed, notFound } from './fallbacks.js';
@@ -13,7 +16,11 @@ import { buildOpenApiDocument } from './openapi.js';
 import { mount, type RouteDef } from './route.js';
 import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
+import { contactRoutes } from './routes/contacts.js';
 import { messageRoutes } from './routes/messages.js';
+import { pairingRoutes } from './routes/pairing.js';
+import { queueRoutes } from './routes/queue.js';
+import { sendRoutes } from './routes/sends.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { sandboxRoutes } from './routes/sandbox.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -29,6 +36,9 @@ export interface AppDeps {
   repos: Repositories;
   /** Webhook deliveries (list, retry) and a session's webhook test. */
   webhooks: WebhookService;
+  /** Every send-*: straight to the session, or through its queue. */
+  sends: SendService;
+  queue: SendQueue;
   logger: Logger;
   info: SystemInfo;
   publicDir: string;
@@ -56,8 +66,17 @@ export function createApp(deps: AppDeps): App {
   const tokens = new EventTokens();
   const rateLimit = deps.rateLimit ?? 0;
   const sendRateLimit = deps.sendRateLimit ?? 0;
+  const idempotent = new IdempotentSends({
+    store: deps.repos.idempotency,
+    // In the session's own log, where its sends are.
+    warn: (session, message) => deps.manager.find(session)?.log('warn', message),
+  });
   const routes: RouteDef[] = [
     ...sessionRoutes(deps.manager),
+    ...sendRoutes(deps.manager, deps.sends, idempotent),
+    ...contactRoutes(deps.manager),
+    ...queueRoutes(deps.manager, deps.queue),
+    ...pairingRoutes(deps.manager),
     ...messageRoutes(deps.manager, deps.repos),
     ...sandboxRoutes(deps.manager),
     ...proxyRoutes(deps.manager),

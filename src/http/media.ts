@@ -2,6 +2,9 @@ import path from 'node:path';
 import mime from 'mime-types';
 import { AppError } from '../errors.js';
 import { fieldError } from './errors.js';
+import { CERTAIN_TYPES, isMimeType, mimeEssence, sniffImage, sniffType } from '../util/media-types.js';
+
+export { IMAGE_TYPES, isMimeType, sniffImage, sniffType, type ImageType } from '../util/media-types.js';
 
 export interface DecodedMedia {
   buffer: Buffer;
@@ -39,25 +42,6 @@ export function decodeMedia(data: string, path = 'body.data'): DecodedMedia {
   return { buffer, declaredType };
 }
 
-export const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const;
-export type ImageType = (typeof IMAGE_TYPES)[number];
-
-/** Identifies an image by its first bytes, whatever its name or data URL claims. */
-export function sniffImage(buf: Buffer): ImageType | null {
-  if (buf.length >= 8 && buf.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) {
-    return 'image/png';
-  }
-  if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'image/jpeg';
-  if (buf.length >= 6) {
-    const head = buf.subarray(0, 6).toString('latin1');
-    if (head === 'GIF87a' || head === 'GIF89a') return 'image/gif';
-  }
-  if (buf.length >= 12 && buf.subarray(0, 4).toString('latin1') === 'RIFF' && buf.subarray(8, 12).toString('latin1') === 'WEBP') {
-    return 'image/webp';
-  }
-  return null;
-}
-
 export function toDataUrl(buffer: Buffer, mimetype: string): string {
   return `data:${mimetype};base64,${buffer.toString('base64')}`;
 }
@@ -68,36 +52,6 @@ export function fileType(decoded: DecodedMedia, filename: string): string {
   const byName = mime.lookup(path.extname(filename));
   if (byName) return byName;
   return sniffImage(decoded.buffer) ?? 'application/octet-stream';
-}
-
-/** A MIME type as it may go into a Content-Type header: `type/subtype`, optional `; name=value` parameters. */
-const MIME_TOKEN = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*";
-const MIME_TYPE = new RegExp(`^${MIME_TOKEN}/${MIME_TOKEN}(?:\\s*;\\s*${MIME_TOKEN}=(?:${MIME_TOKEN}|"[^"\\\\\\r\\n]*"))*$`);
-
-export function isMimeType(value: string): boolean {
-  return value.length <= 255 && MIME_TYPE.test(value);
-}
-
-/** `type/subtype` without parameters, lower case. */
-function essence(mimetype: string): string {
-  return (mimetype.split(';')[0] ?? '').trim().toLowerCase();
-}
-
-/** Types sniffType() recognises with certainty: a claim of one of them that the bytes deny is refused. */
-const CERTAIN_TYPES = new Set<string>([...IMAGE_TYPES, 'application/pdf']);
-
-/** Identifies a file by its first bytes where it can: images, PDF, Ogg, MP4, MP3, WAV, WebM. */
-export function sniffType(buf: Buffer): string | null {
-  const image = sniffImage(buf);
-  if (image) return image;
-  const head = (start: number, end: number): string => buf.subarray(start, end).toString('latin1');
-  if (head(0, 5) === '%PDF-') return 'application/pdf';
-  if (head(0, 4) === 'OggS') return 'audio/ogg';
-  if (buf.length >= 12 && head(4, 8) === 'ftyp') return head(8, 12) === 'M4A ' ? 'audio/mp4' : 'video/mp4';
-  if (head(0, 3) === 'ID3') return 'audio/mpeg';
-  if (buf.length >= 12 && head(0, 4) === 'RIFF' && head(8, 12) === 'WAVE') return 'audio/wav';
-  if (buf.length >= 4 && buf.readUInt32BE(0) === 0x1a45dfa3) return 'video/webm';
-  return null;
 }
 
 /**
@@ -111,9 +65,9 @@ export function incomingMediaType(decoded: DecodedMedia, filename: string, field
   const byName = mime.lookup(filename) || undefined;
   const claimed = declared ?? byName;
   const sniffed = sniffType(decoded.buffer);
-  if (sniffed) return claimed && essence(claimed) === sniffed ? claimed : sniffed;
-  if (claimed && CERTAIN_TYPES.has(essence(claimed))) {
-    throw new AppError('UNSUPPORTED_MEDIA', `${field} is not ${essence(claimed)} (checked by its bytes)`);
+  if (sniffed) return claimed && mimeEssence(claimed) === sniffed ? claimed : sniffed;
+  if (claimed && CERTAIN_TYPES.has(mimeEssence(claimed))) {
+    throw new AppError('UNSUPPORTED_MEDIA', `${field} is not ${mimeEssence(claimed)} (checked by its bytes)`);
   }
   return claimed ?? 'application/octet-stream';
 }
@@ -126,7 +80,7 @@ export function safeFileName(name: string | null, mimetype: string): string {
     .trim()
     .slice(0, 200);
   if (cleaned) return cleaned;
-  const ext = mime.extension(essence(mimetype));
+  const ext = mime.extension(mimeEssence(mimetype));
   return ext ? `media.${ext}` : 'media';
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SESSION_STATUSES } from '../engines/types.js';
+import { OUTBOX_TYPES, PRESENCE_STATES, SESSION_STATUSES } from '../engines/types.js';
 import { sessionConfigPatchSchema, sessionConfigSchema, sessionIdSchema } from '../sessions/config.js';
 import { ERROR_CODES } from '../errors.js';
 import { CHAT_ID_HINT, normalizeChatId } from './chat-id.js';
@@ -21,7 +21,7 @@ export const chatIdSchema = z
   })
   .meta({ description: CHAT_ID_HINT, example: '1234567890@c.us' });
 
-const filename = z
+export const filename = z
   .string()
   .min(1)
   .max(255)
@@ -30,7 +30,7 @@ const filename = z
 
 export const sessionParams = z.object({ id: sessionIdSchema });
 
-const mediaData = z.string().regex(MEDIA_DATA_PATTERN, 'must be a base64 data URL (data:<type>;base64,...) or bare base64');
+export const mediaData = z.string().regex(MEDIA_DATA_PATTERN, 'must be a base64 data URL (data:<type>;base64,...) or bare base64');
 
 export const createSessionBody = z
   .strictObject({
@@ -62,38 +62,6 @@ export const sendTextBody = z
     quotedMessageId: z.string().min(1).optional(),
   })
   .meta({ id: 'SendTextRequest', example: { chatId: '1234567890@c.us', content: 'Hello from multi-session!' } });
-
-export const sendImageBody = z
-  .strictObject({
-    chatId: chatIdSchema,
-    data: mediaData.meta({ description: 'a data URL or bare base64 of a PNG, JPEG, GIF or WebP' }),
-    filename,
-    caption: z.string().max(4096).optional(),
-    quotedMessageId: z.string().min(1).optional(),
-  })
-  .meta({
-    id: 'SendImageRequest',
-    example: {
-      chatId: '1234567890@c.us',
-      // A whole 1×1 PNG, so "Try it out" sends a real image (the brief's example is cut short).
-      data: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
-      filename: 'image.png',
-      caption: 'Sent via multi-session API',
-    },
-  });
-
-export const sendFileBody = z
-  .strictObject({
-    chatId: chatIdSchema,
-    data: mediaData.meta({ description: 'a data URL or bare base64 of any file' }),
-    filename,
-    caption: z.string().max(4096).optional(),
-    quotedMessageId: z.string().min(1).optional(),
-  })
-  .meta({
-    id: 'SendFileRequest',
-    example: { chatId: '1234567890@c.us', data: 'data:application/pdf;base64,JVBERi0xLjQK', filename: 'report.pdf' },
-  });
 
 export const incomingBody = z
   .strictObject({
@@ -178,15 +146,25 @@ export const incomingMessageSchema = z
 
 export const outboxEntrySchema = z
   .object({
-    messageId: z.string(),
+    messageId: z.string().nullable().meta({ description: 'null for seen and presence' }),
     chatId: z.string(),
-    type: z.enum(['text', 'image', 'file']),
+    type: z.enum(OUTBOX_TYPES),
     content: z.string().nullable(),
     caption: z.string().nullable(),
     filename: z.string().nullable(),
     mimetype: z.string().nullable(),
     size: z.number().nullable(),
     quotedMessageId: z.string().nullable(),
+    latitude: z.number().nullable(),
+    longitude: z.number().nullable(),
+    title: z.string().nullable(),
+    address: z.string().nullable(),
+    contactId: z.string().nullable(),
+    vcard: z.string().nullable(),
+    reaction: z.string().nullable(),
+    targetMessageId: z.string().nullable().meta({ description: 'a reaction: the message it is on' }),
+    state: z.enum(PRESENCE_STATES).nullable().meta({ description: 'presence: typing, recording or paused' }),
+    ref: z.string().nullable().meta({ description: 'the queued job that sent it' }),
     timestamp: z.string(),
     ack: z.number().int(),
   })

@@ -37,6 +37,10 @@ export const proxyCredentialsSchema = z
   });
 
 const seconds = z.number().int().min(0).max(86_400);
+const delayMs = z.number().int().min(0).max(3_600_000);
+
+/** What a session's `sendQueue: {}` means. */
+export const SEND_QUEUE_DEFAULTS = { minDelayMs: 1000, maxDelayMs: 5000 } as const;
 
 /**
  * Browser flags a session may not set: they would run programs (…-cmd-prefix, …-launcher), move the
@@ -97,6 +101,25 @@ export const sessionConfigShape = {
     .meta({ description: 'options of the sandbox engine' }),
   // Read by the server, never by the engine: a change applies to the next event, without a restart.
   webhooks: webhooksSchema,
+  // Read by the server's send queue: a change applies from the next job.
+  sendQueue: z
+    .strictObject({
+      minDelayMs: delayMs.optional().meta({ description: `least wait between two sends (default ${String(SEND_QUEUE_DEFAULTS.minDelayMs)})` }),
+      maxDelayMs: delayMs.optional().meta({ description: `most wait between two sends (default the larger of minDelayMs and ${String(SEND_QUEUE_DEFAULTS.maxDelayMs)})` }),
+      typing: z.boolean().optional().meta({ description: 'show "typing…" for a moment before each text (default false)' }),
+      dailyNewChatLimit: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .optional()
+        .meta({ description: 'first messages to chats that never wrote to this session, at most, per 24 h (default: no limit)' }),
+    })
+    .refine((q) => q.minDelayMs === undefined || q.maxDelayMs === undefined || q.maxDelayMs >= q.minDelayMs, {
+      message: 'maxDelayMs must be at least minDelayMs',
+      path: ['maxDelayMs'],
+    })
+    .meta({ description: 'send one message at a time, a random delay apart, like a person: every send waits its turn in a durable queue' }),
 };
 
 const configObject = z.strictObject(sessionConfigShape);
@@ -152,5 +175,25 @@ export function resolveConfig(engine: EngineName, config: SessionConfig, default
     killProcessOnBrowserClose: config.killProcessOnBrowserClose ?? false,
     proxyServerCredentials: config.proxyServerCredentials,
     sandbox: { autoScan: config.sandbox?.autoScan ?? false, qrRotateSeconds: config.sandbox?.qrRotateSeconds ?? 20 },
+  };
+}
+
+export interface ResolvedSendQueue {
+  minDelayMs: number;
+  maxDelayMs: number;
+  typing: boolean;
+  dailyNewChatLimit: number | undefined;
+}
+
+/** The session's send pacing with its defaults filled in; undefined: it has no send queue. */
+export function resolveSendQueue(config: SessionConfig): ResolvedSendQueue | undefined {
+  const q = config.sendQueue;
+  if (!q) return undefined;
+  const minDelayMs = q.minDelayMs ?? Math.min(SEND_QUEUE_DEFAULTS.minDelayMs, q.maxDelayMs ?? Infinity);
+  return {
+    minDelayMs,
+    maxDelayMs: q.maxDelayMs ?? Math.max(minDelayMs, SEND_QUEUE_DEFAULTS.maxDelayMs),
+    typing: q.typing ?? false,
+    dailyNewChatLimit: q.dailyNewChatLimit,
   };
 }

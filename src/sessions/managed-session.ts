@@ -1,7 +1,7 @@
 import { AppError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { clearLoginData, ENGINE_MODULES } from '../engines/index.js';
-import type { EngineName, IncomingMessage, OutboxEntry, SandboxIncoming, SentMessage } from '../engines/types.js';
+import type { EngineName, IncomingMessage, OutboxEntry, PairingCode, SandboxIncoming, SentAnswer, SentMessage, SentQuery } from '../engines/types.js';
 import { normalizeProxy } from '../proxy/parse.js';
 import { probeProxy, type ProbeResult } from '../proxy/probe.js';
 import { Mutex } from '../util/lock.js';
@@ -11,7 +11,7 @@ import type { WorkerFactory } from '../worker/client.js';
 import type { SendOp, WorkerOps } from '../worker/protocol.js';
 import { applyConfigPatch, resolveConfig, type ConfigDefaults, type SessionConfig, type SessionConfigPatch } from './config.js';
 import { SessionRunner, type RunnerTiming } from './runner.js';
-import { sentResource } from './messages.js';
+import { makesMessage, sentResource } from './messages.js';
 import { Session } from './session.js';
 import type { SessionStore, StoredSession } from './store.js';
 
@@ -33,7 +33,18 @@ const SCAN_WAIT_MS = 30_000;
 /** A restore moves on to the next session once this one settled, or after this long. */
 const SETTLE_MS = 60_000;
 
-const SEND_KIND: Record<SendOp, string> = { sendText: 'a text', sendImage: 'an image', sendFile: 'a file' };
+const SEND_KIND: Record<SendOp, string> = {
+  sendText: 'a text',
+  sendMedia: 'a file',
+  sendLocation: 'a location',
+  sendContact: 'a contact card',
+  sendReaction: 'a reaction',
+};
+/** How long a pairing code may take: a new launch of the engine, up to WhatsApp Web's login screen. */
+const PAIRING_WAIT_MS = 120_000;
+
+/** What a session is asked beyond sends: each needs it ready. */
+export type SessionQueryOp = Exclude<keyof WorkerOps, SendOp | 'start' | 'stop' | 'ping' | 'logout' | 'requestPairingCode' | 'findSent' | `sandbox.${string}`>;
 
 /**
  * Proxy passwords, webhook secrets and webhook header values are masked wherever a log line or
@@ -66,6 +77,8 @@ export class ManagedSession {
   #deleted = false;
   /** Failed for good: its desired state is being written as stopped. */
   #releasing = false;
+  /** The phone number of a launch that links by pairing code (that launch only). */
+  #linkCode: string | undefined;
 
   constructor(deps: ManagedSessionDeps, stored: { record: StoredSession } | { id: string; error: string }) {
     this.#deps = deps;
@@ -95,6 +108,7 @@ export class ManagedSession {
           config: resolveConfig(current.engine, current.config, deps.defaults),
           sessionDataDir: deps.store.dataDir(id),
           mediaDir: deps.store.mediaDir(id),
+          linkCode: this.#linkCode,
         };
       },
       restartPolicy: () => {
@@ -226,11 +240,54 @@ export class ManagedSession {
   }
 
   async send<K extends SendOp>(op: K, msg: WorkerOps[K]['params']): Promise<SentMessage> {
-    this.#requireReady();
+    this.requireReady();
     const sent = await this.#runner.request(op, msg);
-    this.session.recordSent(sentResource(op, msg, sent, this.session.me));
-    this.session.log('debug', `sent ${SEND_KIND[op]} to ${msg.chatId} (${sent.messageId ?? 'id not reported'})`);
+    if (makesMessage(op)) this.session.recordSent(sentResource(op, msg, sent, this.session.me));
+    this.session.log('debug', `sent ${SEND_KIND[op]} to ${sent.chatId} (${sent.messageId ?? 'id not reported'})`);
     return sent;
+  }
+
+  /** Asks the running engine something (seen, presence, contacts, groups); the session must be ready. */
+  async ask<K extends SessionQueryOp>(op: K, params: WorkerOps[K]['params']): Promise<WorkerOps[K]['result']> {
+    this.requireReady();
+    return this.#runner.request(op, params);
+  }
+
+  /** After a crash: whether the send that carried `ref` went out, as far as the engine can tell. */
+  async findSent(query: SentQuery): Promise<SentAnswer> {
+    this.requireReady();
+    return this.#runner.request('findSent', query);
+  }
+
+  /**
+   * A pairing code for the phone's "Link with phone number", while the session shows a QR code.
+   * An engine that can answers in place; one that must be launched for it (wa-automate) is started
+   * again with the number, and the code is the one its launch shows.
+   */
+  async requestPairingCode(phoneNumber: string): Promise<PairingCode> {
+    this.#requireQrReady();
+    const engine = this.session.engine;
+    if (ENGINE_MODULES[engine].pairing === 'in-place') return this.#runner.request('requestPairingCode', { phoneNumber });
+    await this.#locked(async () => {
+      this.#requireQrReady();
+      this.#linkCode = phoneNumber;
+      try {
+        await this.#runner.stop();
+        this.#runner.resetAttempts();
+        await this.#runner.start();
+      } finally {
+        this.#linkCode = undefined;
+      }
+    });
+    const session = await this.session.waitFor((s) => s.pairingCode !== null || ['ready', 'failed', 'stopped'].includes(s.status), PAIRING_WAIT_MS);
+    const code = session.pairingCode;
+    if (code) return code;
+    throw new AppError(
+      'ENGINE_ERROR',
+      session.status === 'failed'
+        ? `no pairing code: the session failed while asking for one (${session.error ?? 'no reason given'})`
+        : `no pairing code came within ${String(PAIRING_WAIT_MS / 1000)} s (the session is ${session.status}); start the session again for a QR code`,
+    );
   }
 
   /** waitForQR: the session once its first QR is there, or it is ready, failed or stopped, or the time is up. */
@@ -241,9 +298,9 @@ export class ManagedSession {
   }
 
   /** The simulated phone scans; answers once the session is ready (or failed), as a phone user would see it. */
-  async sandboxScan(): Promise<Session> {
+  async sandboxScan(code?: string): Promise<Session> {
     this.#requireSandbox();
-    await this.#runner.request('sandbox.scan', null);
+    await this.#runner.request('sandbox.scan', code === undefined ? null : { code });
     const session = await this.session.waitFor((s) => ['ready', 'failed', 'stopped'].includes(s.status), SCAN_WAIT_MS);
     if (session.status === 'stopped') {
       throw new AppError('SESSION_NOT_READY', `session "${this.id}" was stopped while the phone scanned`, { status: 'stopped' });
@@ -253,7 +310,7 @@ export class ManagedSession {
 
   async sandboxIncoming(input: SandboxIncoming): Promise<IncomingMessage> {
     this.#requireSandbox();
-    this.#requireReady();
+    this.requireReady();
     return this.#runner.request('sandbox.incoming', input);
   }
 
@@ -375,7 +432,20 @@ export class ManagedSession {
     }
   }
 
-  #requireReady(): void {
+  #requireQrReady(): void {
+    this.#alive();
+    const { status } = this.session;
+    if (status !== 'qr_ready') {
+      throw new AppError(
+        'SESSION_NOT_READY',
+        `session "${this.id}" is ${status}: a pairing code is given only while it shows a QR code (qr_ready)${status === 'stopped' || status === 'failed' ? '; start it first' : ''}`,
+        { status },
+      );
+    }
+  }
+
+  /** Sends and questions to WhatsApp need the session ready: a 409 naming its status otherwise. */
+  requireReady(): void {
     this.#alive();
     const { status } = this.session;
     if (status !== 'ready') {

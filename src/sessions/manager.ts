@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError, describeError } from '../errors.js';
 import { childLogger, type Logger } from '../log.js';
-import { SESSION_STATUSES, type AckEvent, type IncomingMessage, type SessionStatus } from '../engines/types.js';
+import { SESSION_STATUSES, type AckEvent, type IncomingMessage, type PairingCode, type SessionStatus } from '../engines/types.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { forkWorker, type WorkerFactory } from '../worker/client.js';
 import { sweepBrowsers } from '../worker/sweep.js';
@@ -21,6 +21,7 @@ export type ManagerEvents = {
   message: [{ sessionId: string; message: IncomingMessage }];
   ack: [{ sessionId: string } & AckEvent];
   sent: [{ sessionId: string; message: MessageResource }];
+  pairing_code: [{ sessionId: string } & PairingCode];
 };
 
 export interface ManagerOptions {
@@ -131,6 +132,11 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
   }
 
   /** The state of the session named `id`, if there is one. */
+  /** sessions/<id>/outgoing: the files of sends not yet done. */
+  outgoingDir(id: string): string {
+    return this.#opts.store.outgoingDir(id);
+  }
+
   find(id: string): Session | undefined {
     const managed = this.#sessions.get(id);
     return managed && !managed.deleted ? managed.session : undefined;
@@ -233,6 +239,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     session.on('message', (message) => this.emit('message', { sessionId: id, message }));
     session.on('ack', (ack) => this.emit('ack', { sessionId: id, ...ack }));
     session.on('sent', (message) => this.emit('sent', { sessionId: id, message }));
+    session.on('pairing_code', (code) => this.emit('pairing_code', { sessionId: id, ...code }));
     this.#sessions.set(id, managed);
     return managed;
   }

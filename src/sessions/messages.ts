@@ -1,4 +1,15 @@
-import { ACK_NAMES, type IncomingMessage, type MediaMessage, type Me, type SentMessage, type TextMessage } from '../engines/types.js';
+import {
+  ACK_NAMES,
+  type ContactMessage,
+  type IncomingMessage,
+  type LocationMessage,
+  type MediaKind,
+  type MediaMessage,
+  type Me,
+  type ReactionMessage,
+  type SentMessage,
+  type TextMessage,
+} from '../engines/types.js';
 import type { SendOp, WorkerOps } from '../worker/protocol.js';
 import type { MessageResource } from './resource.js';
 
@@ -34,28 +45,54 @@ export function incomingResource(sessionId: string, m: IncomingMessage, publicUr
   };
 }
 
-const SENT_TYPE: Record<SendOp, string> = { sendText: 'chat', sendImage: 'image', sendFile: 'document' };
+/** WhatsApp's message type of what each send produces, as the history and events show it. */
+const MEDIA_TYPE: Record<MediaKind, string> = { image: 'image', file: 'document', video: 'video', voice: 'ptt', audio: 'audio' };
 
-function isMedia(params: TextMessage | MediaMessage): params is MediaMessage {
-  return 'dataUrl' in params;
+/** The body and caption a sent message shows in the history. */
+function described(op: SendOp, params: WorkerOps[SendOp]['params']): { type: string; body: string; caption: string | null } {
+  switch (op) {
+    case 'sendText':
+      return { type: 'chat', body: (params as TextMessage).content, caption: null };
+    case 'sendMedia': {
+      const media = params as MediaMessage;
+      return { type: MEDIA_TYPE[media.kind], body: media.caption ?? '', caption: media.caption ?? null };
+    }
+    case 'sendLocation': {
+      const loc = params as LocationMessage;
+      return { type: 'location', body: [loc.title, loc.address].filter(Boolean).join('\n') || `${String(loc.latitude)},${String(loc.longitude)}`, caption: null };
+    }
+    case 'sendContact': {
+      const contact = params as ContactMessage;
+      return { type: 'vcard', body: contact.vcard ?? contact.contactId ?? '', caption: null };
+    }
+    case 'sendReaction':
+      return { type: 'reaction', body: (params as ReactionMessage).reaction, caption: null };
+  }
+}
+
+/** Whether a send makes a message of its own in the chat (a reaction sits on another one). */
+export function makesMessage(op: SendOp): boolean {
+  return op !== 'sendReaction';
 }
 
 /** A message this session sent, as clients see it (its id may be unknown: see SentMessage). */
 export function sentResource<K extends SendOp>(op: K, params: WorkerOps[K]['params'], sent: SentMessage, me: Me | null): MessageResource {
-  const media = isMedia(params) ? params : undefined;
+  const { type, body, caption } = described(op, params);
+  const ref = params.ref;
   return {
     id: sent.messageId ?? '',
     chatId: sent.chatId,
     from: me?.id ?? '',
     to: sent.chatId,
     fromMe: true,
-    type: SENT_TYPE[op],
-    body: 'content' in params ? params.content : (media?.caption ?? ''),
-    caption: media?.caption ?? null,
+    type,
+    body,
+    caption,
     timestamp: sent.timestamp,
     ack: 1,
     ackName: ackName(1),
-    quotedMessageId: params.quotedMessageId ?? null,
+    quotedMessageId: 'quotedMessageId' in params ? (params.quotedMessageId ?? null) : null,
+    ...(ref ? { jobId: ref } : {}),
     media: null,
   };
 }

@@ -82,6 +82,7 @@ export const messageResourceSchema = z
     quotedMessageId: z.string().nullable(),
     author: z.string().nullable().optional().meta({ description: 'in a group: the member who wrote' }),
     isGroupMsg: z.boolean().optional(),
+    jobId: z.string().optional().meta({ description: 'a sent message that waited in the send queue: its job' }),
     media: mediaResourceSchema.nullable(),
   })
   .meta({ id: 'Message' });

@@ -268,6 +268,9 @@ export class SessionRunner {
       case 'ack':
         this.session.recordAck(message.payload);
         break;
+      case 'pairing_code':
+        this.session.setPairingCode(message.payload);
+        break;
     }
   }
 

@@ -1,7 +1,7 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { MASK, maskCredentialsInUrl, maskSecrets } from '../util/redact.js';
 import type { Logger, LogLevel } from '../log.js';
-import type { AckEvent, EngineName, IncomingMessage, Me, QrCode, SessionStatus } from '../engines/types.js';
+import type { AckEvent, EngineName, IncomingMessage, Me, PairingCode, QrCode, SessionStatus } from '../engines/types.js';
 import type { SessionConfig } from './config.js';
 import type { LogEntry, MessageResource, QrResource, SessionResource } from './resource.js';
 
@@ -41,6 +41,8 @@ export type SessionEvents = {
   ack: [AckEvent];
   /** A message this session sent (its request and WhatsApp's answer). */
   sent: [MessageResource];
+  /** A code for the phone's "Link with phone number", instead of the QR code. */
+  pairing_code: [PairingCode];
 };
 
 export class InvalidTransitionError extends Error {
@@ -74,6 +76,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #lastActivity: string;
   #me: Me | null = null;
   #qr: QrCode | null = null;
+  #pairing: PairingCode | null = null;
   restarts = 0;
   readonly #logs: LogEntry[] = [];
 
@@ -107,6 +110,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#lastActivity;
   }
 
+  /** The pairing code waiting to be entered on the phone, if any. */
+  get pairingCode(): PairingCode | null {
+    return this.#status === 'qr_ready' ? this.#pairing : null;
+  }
+
   /** The QR still waiting to be scanned, if any. */
   get qr(): QrResource | null {
     return this.#status === 'qr_ready' && this.#qr ? qrResource(this.#qr) : null;
@@ -134,7 +142,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     // A stop may carry why (logged out by the phone); a stop on request carries none.
     this.#error = next === 'failed' || next === 'disconnected' || next === 'stopped' ? error : null;
     if (opts.me !== undefined) this.#me = opts.me;
-    if (next !== 'qr_ready') this.#qr = null;
+    if (next !== 'qr_ready') {
+      this.#qr = null;
+      this.#pairing = null;
+    }
     this.#touch();
     const level: LogLevel = next === 'failed' ? 'error' : 'info';
     this.log(level, this.#error ? `status ${previous} → ${next}: ${this.#error}` : `status ${previous} → ${next}`);
@@ -146,6 +157,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#qr = qr;
     this.#touch();
     this.emit('qr', qrResource(qr));
+  }
+
+  setPairingCode(code: PairingCode): void {
+    this.#pairing = code;
+    this.#touch();
+    this.emit('pairing_code', code);
   }
 
   recordMessage(message: IncomingMessage): void {

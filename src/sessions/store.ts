@@ -10,6 +10,8 @@ import { SESSION_ID_PATTERN, sessionConfigSchema, type SessionConfig } from './c
 export const CONFIG_FILE = 'config.json';
 export const DATA_DIR = 'session-data';
 export const MEDIA_DIR = 'media';
+/** Files waiting to be sent (a send's media, until it went out or its queued job ended). */
+export const OUTGOING_DIR = 'outgoing';
 /** Folders on their way in (being created) or out (being deleted): never a session id (ids start with a letter or digit). */
 const STAGING_PREFIX = '.staging-';
 const TRASH_PREFIX = '.deleted-';
@@ -74,6 +76,10 @@ export class SessionStore {
 
   mediaDir(id: string): string {
     return path.join(this.dir(id), MEDIA_DIR);
+  }
+
+  outgoingDir(id: string): string {
+    return path.join(this.dir(id), OUTGOING_DIR);
   }
 
   async list(): Promise<StoredEntry[]> {
@@ -183,7 +189,7 @@ export class SessionStore {
    * profile, or a logout's removal, outside the sessions folder.
    */
   async requireRealFolders(id: string): Promise<void> {
-    for (const folder of [this.dir(id), this.dataDir(id), this.mediaDir(id)]) {
+    for (const folder of [this.dir(id), this.dataDir(id), this.mediaDir(id), this.outgoingDir(id)]) {
       let info;
       try {
         info = await lstat(folder);

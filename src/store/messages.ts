@@ -58,6 +58,19 @@ export class MessageStore<M extends HistoryMessage = HistoryMessage> {
       .execute();
   }
 
+  /** Whether this chat ever wrote to the session (a message from it is in the history). */
+  async hasIncoming(session: string, chatId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('messages')
+      .select('id')
+      .where('session', '=', session)
+      .where('chat_id', '=', chatId)
+      .where('from_me', '=', 0)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async get(session: string, messageId: string): Promise<M | undefined> {
     const row = await this.#db
       .selectFrom('messages')

@@ -87,10 +87,43 @@ const m002: Migration = {
   },
 };
 
+/** Paced sending: each session's durable send queue (src/store/send-jobs.ts). */
+const m003: Migration = {
+  async up(db: AnyDb): Promise<void> {
+    await db.schema
+      .createTable('send_jobs')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('session', 'text', (c) => c.notNull())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('op', 'text', (c) => c.notNull())
+      .addColumn('chat_id', 'text', (c) => c.notNull())
+      .addColumn('params', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('new_chat', 'integer', (c) => c.notNull())
+      .addColumn('error', 'text')
+      .addColumn('error_code', 'text')
+      .addColumn('result', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'text')
+      .addColumn('finished_at', 'text')
+      .execute();
+    // One place in line per job: two inserts racing for a session's next seq cannot both win.
+    await db.schema.createIndex('send_jobs_session_seq').unique().on('send_jobs').columns(['session', 'seq']).execute();
+    // A session's waiting jobs in order (its head, its list, a job's position).
+    await db.schema.createIndex('send_jobs_session_status_seq').on('send_jobs').columns(['session', 'status', 'seq']).execute();
+    // The daily new-chat limit: a session's first messages that are waiting or were sent lately.
+    await db.schema.createIndex('send_jobs_new_chats').on('send_jobs').columns(['session', 'new_chat', 'status', 'finished_at']).execute();
+    // Pacing: a session's latest finished send; retention: finished jobs by age.
+    await db.schema.createIndex('send_jobs_session_finished').on('send_jobs').columns(['session', 'finished_at']).execute();
+    await db.schema.createIndex('send_jobs_finished').on('send_jobs').column('finished_at').execute();
+  },
+};
+
 /** Every migration, by name; names sort in the order they run. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_initial': m001,
   '002_delivery_queue_status': m002,
+  '003_send_jobs': m003,
 };
 
 export const migrationProvider: MigrationProvider = {

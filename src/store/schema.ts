@@ -68,9 +68,41 @@ export interface IdempotencyKeysTable {
   created_at: string;
 }
 
+/** Where a queued send is: waiting (`queued`, `sending`) or ended (the other three). */
+export const SEND_JOB_STATUSES = ['queued', 'sending', 'sent', 'failed', 'cancelled'] as const;
+export type SendJobStatus = (typeof SEND_JOB_STATUSES)[number];
+
+/** One send waiting its turn in a session's paced queue, or how it ended. */
+export interface SendJobsTable {
+  /** `job_` + a ULID. */
+  id: string;
+  session: string;
+  /** The session's queue order: 1, 2, 3… given at insert (never a timestamp: clocks go back). */
+  seq: number;
+  /** The worker operation (`sendText`, `sendMedia`…). */
+  op: string;
+  chat_id: string;
+  /** The operation's parameters as JSON text. */
+  params: string;
+  status: SendJobStatus;
+  /** 0 or 1: a first message to a chat that never wrote to the session (the daily limit counts these). */
+  new_chat: number;
+  error: string | null;
+  /** The error's code from the catalogue (src/errors.ts), kept so a failure reads the same later. */
+  error_code: string | null;
+  /** What was sent (`{messageId, chatId, timestamp}`) as JSON text, once sent. */
+  result: string | null;
+  created_at: string;
+  /** When its latest send began; null while it never began (or was put back in the queue). */
+  started_at: string | null;
+  /** When it was sent, failed or was cancelled. */
+  finished_at: string | null;
+}
+
 export interface Database {
   events: EventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   messages: MessagesTable;
   idempotency_keys: IdempotencyKeysTable;
+  send_jobs: SendJobsTable;
 }

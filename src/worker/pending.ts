@@ -1,4 +1,4 @@
-import { AppError } from '../errors.js';
+import { AppError, UNKNOWN_OUTCOME } from '../errors.js';
 import type { ResponseMessage, WorkerOp } from './protocol.js';
 
 interface Pending {
@@ -23,7 +23,9 @@ export class PendingRequests {
         timeoutMs > 0
           ? setTimeout(() => {
               this.#pending.delete(id);
-              reject(new AppError('ENGINE_ERROR', `the session worker did not answer "${op}" within ${String(Math.round(timeoutMs / 1000))} s`));
+              reject(
+                new AppError('ENGINE_ERROR', `the session worker did not answer "${op}" within ${String(Math.round(timeoutMs / 1000))} s`, UNKNOWN_OUTCOME),
+              );
             }, timeoutMs)
           : undefined;
       this.#pending.set(id, { resolve, reject, timer });
@@ -44,7 +46,7 @@ export class PendingRequests {
 
   /** The worker is gone: every request still waiting fails with this reason. */
   rejectAll(reason: string): void {
-    for (const id of [...this.#pending.keys()]) this.fail(id, new AppError('ENGINE_ERROR', reason));
+    for (const id of [...this.#pending.keys()]) this.fail(id, new AppError('ENGINE_ERROR', reason, UNKNOWN_OUTCOME));
   }
 
   #take(id: number): Pending | undefined {

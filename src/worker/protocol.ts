@@ -1,13 +1,26 @@
 import type { ErrorCode } from '../errors.js';
 import type {
+  ContactInfo,
+  ContactMessage,
+  CreateGroupRequest,
   EngineEvents,
   EngineName,
+  GroupInfo,
   IncomingMessage,
+  InviteCode,
+  LocationMessage,
   MediaMessage,
+  NumberStatus,
   OutboxEntry,
+  PairingCode,
+  ParticipantsRequest,
+  PresenceRequest,
+  ReactionMessage,
   ResolvedSessionConfig,
   SandboxIncoming,
+  SentAnswer,
   SentMessage,
+  SentQuery,
   TextMessage,
 } from '../engines/types.js';
 
@@ -18,6 +31,8 @@ export interface StartParams {
   config: ResolvedSessionConfig;
   sessionDataDir: string;
   mediaDir: string;
+  /** Link by this phone number (pairing code) instead of a QR code, for this launch. */
+  linkCode?: string | undefined;
 }
 
 /**
@@ -30,15 +45,30 @@ export interface WorkerOps {
   /** The liveness check: answered by the worker's event loop, whatever the engine is doing. */
   ping: { params: null; result: null };
   sendText: { params: TextMessage; result: SentMessage };
-  sendImage: { params: MediaMessage; result: SentMessage };
-  sendFile: { params: MediaMessage; result: SentMessage };
+  sendMedia: { params: MediaMessage; result: SentMessage };
+  sendLocation: { params: LocationMessage; result: SentMessage };
+  sendContact: { params: ContactMessage; result: SentMessage };
+  sendReaction: { params: ReactionMessage; result: SentMessage };
+  sendSeen: { params: { chatId: string }; result: null };
+  setPresence: { params: PresenceRequest; result: null };
+  checkNumber: { params: { contactId: string }; result: NumberStatus };
+  getContact: { params: { contactId: string }; result: ContactInfo };
+  listGroups: { params: null; result: GroupInfo[] };
+  createGroup: { params: CreateGroupRequest; result: GroupInfo };
+  getGroup: { params: { groupId: string }; result: GroupInfo };
+  changeParticipants: { params: ParticipantsRequest; result: GroupInfo };
+  groupInviteCode: { params: { groupId: string }; result: InviteCode };
+  requestPairingCode: { params: { phoneNumber: string }; result: PairingCode };
+  findSent: { params: SentQuery; result: SentAnswer };
   logout: { params: null; result: null };
-  'sandbox.scan': { params: null; result: null };
+  'sandbox.scan': { params: { code?: string | undefined } | null; result: null };
   'sandbox.incoming': { params: SandboxIncoming; result: IncomingMessage };
   'sandbox.outbox': { params: null; result: OutboxEntry[] };
 }
 export type WorkerOp = keyof WorkerOps;
-export type SendOp = 'sendText' | 'sendImage' | 'sendFile';
+/** The operations that send a message (and may wait in a session's send queue). */
+export const SEND_OPS = ['sendText', 'sendMedia', 'sendLocation', 'sendContact', 'sendReaction'] as const;
+export type SendOp = (typeof SEND_OPS)[number];
 
 export type RequestMessage = {
   [K in WorkerOp]: { kind: 'request'; id: number; op: K; params: WorkerOps[K]['params'] };

@@ -8,7 +8,7 @@ export interface RuntimeDeps {
   createEngine?: (name: EngineName, ctx: EngineContext) => Promise<Engine>;
 }
 
-const FORWARDED_EVENTS: (keyof EngineEvents)[] = ['status', 'qr', 'log', 'message', 'ack'];
+const FORWARDED_EVENTS: (keyof EngineEvents)[] = ['status', 'qr', 'log', 'message', 'ack', 'pairing_code'];
 
 function toWireError(err: unknown): WireError {
   if (isAppError(err)) return { code: err.code, message: err.message, details: err.details };
@@ -26,14 +26,33 @@ type EngineOp = Exclude<WorkerOp, 'start' | 'stop' | 'ping'>;
 /** What each operation asks of a started engine: the one table a new operation is added to. */
 const ENGINE_OPS: { [K in EngineOp]: (engine: Engine, params: WorkerOps[K]['params']) => Promise<WorkerOps[K]['result']> } = {
   sendText: (engine, msg) => engine.sendText(msg),
-  sendImage: (engine, msg) => engine.sendImage(msg),
-  sendFile: (engine, msg) => engine.sendFile(msg),
+  sendMedia: (engine, msg) => engine.sendMedia(msg),
+  sendLocation: (engine, msg) => engine.sendLocation(msg),
+  sendContact: (engine, msg) => engine.sendContact(msg),
+  sendReaction: (engine, msg) => engine.sendReaction(msg),
+  sendSeen: async (engine, { chatId }) => {
+    await engine.sendSeen(chatId);
+    return null;
+  },
+  setPresence: async (engine, req) => {
+    await engine.setPresence(req);
+    return null;
+  },
+  checkNumber: (engine, { contactId }) => engine.checkNumber(contactId),
+  getContact: (engine, { contactId }) => engine.getContact(contactId),
+  listGroups: (engine) => engine.listGroups(),
+  createGroup: (engine, req) => engine.createGroup(req),
+  getGroup: (engine, { groupId }) => engine.getGroup(groupId),
+  changeParticipants: (engine, req) => engine.changeParticipants(req),
+  groupInviteCode: (engine, { groupId }) => engine.groupInviteCode(groupId),
+  requestPairingCode: (engine, { phoneNumber }) => engine.requestPairingCode(phoneNumber),
+  findSent: (engine, query) => engine.findSent(query),
   logout: async (engine) => {
     await engine.logout();
     return null;
   },
-  'sandbox.scan': async (engine) => {
-    await sandbox(engine).scan();
+  'sandbox.scan': async (engine, params) => {
+    await sandbox(engine).scan(params?.code);
     return null;
   },
   'sandbox.incoming': (engine, input) => sandbox(engine).incoming(input),
@@ -83,10 +102,10 @@ export class WorkerRuntime {
     }
   }
 
-  async #start({ sessionId, engine: name, config, sessionDataDir, mediaDir }: WorkerOps['start']['params']): Promise<null> {
+  async #start({ sessionId, engine: name, config, sessionDataDir, mediaDir, linkCode }: WorkerOps['start']['params']): Promise<null> {
     if (this.#engine) return null;
     const create = this.#deps.createEngine ?? defaultCreateEngine;
-    const engine = await create(name, { sessionId, config, sessionDataDir, mediaDir });
+    const engine = await create(name, { sessionId, config, sessionDataDir, mediaDir, linkCode });
     for (const event of FORWARDED_EVENTS) {
       engine.on(event, (payload: EngineEvents[typeof event][0]) => {
         this.#deps.send({ kind: 'event', event, payload } as WorkerMessage);

@@ -110,11 +110,24 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(required, [
       'PATCH /api/v1/sessions/{id}',
       'POST /api/v1/proxy/test',
+      'POST /api/v1/sessions/{id}/auth/request-code',
+      'POST /api/v1/sessions/{id}/groups',
+      'POST /api/v1/sessions/{id}/groups/{groupId}/participants/add',
+      'POST /api/v1/sessions/{id}/groups/{groupId}/participants/remove',
+      'POST /api/v1/sessions/{id}/presence',
       'POST /api/v1/sessions/{id}/sandbox/incoming',
+      'POST /api/v1/sessions/{id}/send-contact',
       'POST /api/v1/sessions/{id}/send-file',
       'POST /api/v1/sessions/{id}/send-image',
+      'POST /api/v1/sessions/{id}/send-location',
+      'POST /api/v1/sessions/{id}/send-reaction',
+      'POST /api/v1/sessions/{id}/send-seen',
       'POST /api/v1/sessions/{id}/send-text',
+      'POST /api/v1/sessions/{id}/send-video',
+      'POST /api/v1/sessions/{id}/send-voice',
     ]);
+    // The sandbox's scan takes a pairing code, or nothing.
+    assert.equal(doc.paths['/api/v1/sessions/{id}/sandbox/scan']?.post?.requestBody?.required, false);
     // The others take an empty body, as a request without one reads.
     assert.equal(doc.paths['/api/v1/sessions']?.post?.requestBody?.required, false);
     assert.equal((await plain.api('POST', '/api/v1/sessions', undefined)).status, 201);
@@ -138,7 +151,12 @@ describe('the OpenAPI document', () => {
       assert.equal(Boolean(op.responses['429']), limited, name);
       if (limited) assert.ok(op.responses['429']?.headers?.['Retry-After'], name);
     }
-    assert.equal(operations(doc).some(([, op]) => op.responses['429']), false, 'no limit, no 429');
+    // Without limits only the session's own send queue answers 429 (SEND_LIMITED), never RATE_LIMITED.
+    for (const [name, op] of operations(doc)) {
+      const description = String((op.responses['429'] as { description?: string } | undefined)?.description ?? '');
+      assert.doesNotMatch(description, /RATE_LIMITED/, name);
+      if (op.responses['429']) assert.match(description, /SEND_LIMITED/, name);
+    }
   });
 
   it('documents 401 exactly where the key is asked for, and only with --api-key', () => {

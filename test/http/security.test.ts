@@ -57,6 +57,8 @@ describe('API key, rate limits, headers, CORS and the document', () => {
       bus: srv.bus,
       repos: srv.repos,
       webhooks: srv.webhooks,
+      sends: srv.sends,
+      queue: srv.queue,
       logger: srv.logger,
       maxBodyBytes: 1024 * 1024,
       publicDir: 'public',
@@ -127,7 +129,7 @@ describe('API key, rate limits, headers, CORS and the document', () => {
         }
       }
     }
-    assert.deepEqual(deletes, ['/api/v1/sessions/{id}']);
+    assert.deepEqual(deletes, ['/api/v1/sessions/{id}', '/api/v1/sessions/{id}/queue/{jobId}']);
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'sec-del', start: false }, { authorization: `Bearer ${KEY}` });
     assert.equal((await srv.api('DELETE', '/api/v1/sessions/sec-del', undefined, { authorization: `Bearer ${KEY}` })).status, 200);
   });

@@ -37,6 +37,14 @@ describe('the wa-automate engine over HTTP (fake open-wa)', () => {
     await tmp.cleanup();
   });
 
+  async function waitUntil(probe: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!probe()) {
+      assert.ok(Date.now() < deadline, `never happened: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   async function readySession(id: string): Promise<FakeOpenWa> {
     const res = await srv.api('POST', '/api/v1/sessions', { sessionId: id });
     assert.equal(res.status, 201, res.text);
@@ -72,6 +80,59 @@ describe('the wa-automate engine over HTTP (fake open-wa)', () => {
     assert.equal(file.status, 422, file.text);
     assert.equal(file.body.error.code, 'RECIPIENT_NOT_A_CONTACT');
     assert.equal(srv.manager.get('contacts').status, 'ready', 'a refused recipient is no engine failure');
+  });
+
+  it('a voice note goes out by open-wa sendPtt with the uploaded bytes as a data URL; a location with an address open-wa wants its licence for is 501', async () => {
+    const wa = await readySession('kinds');
+    const ogg = Buffer.concat([Buffer.from('OggS'), Buffer.alloc(24), Buffer.from('OpusHead'), Buffer.alloc(16)]);
+    const voice = await srv.api('POST', '/api/v1/sessions/kinds/send-voice', { chatId: '15550002222', data: ogg.toString('base64'), filename: 'note.ogg' });
+    assert.equal(voice.status, 200, voice.text);
+    const [call] = wa.client.called('sendPtt');
+    assert.equal(call?.[0], '15550002222@c.us');
+    assert.equal(Buffer.from(String(call?.[1]).split(',')[1] ?? '', 'base64').equals(ogg), true, 'the bytes sent are the bytes uploaded');
+    assert.match(String(call?.[1]), /^data:audio\/ogg;codecs=opus;base64,|^data:audio\/ogg;base64,/);
+
+    wa.client.answer('sendLocation', () => Promise.resolve('ERROR: sendLocation with an address requires a license key: https://get.openwa.dev/l/15550001111'));
+    const location = await srv.api('POST', '/api/v1/sessions/kinds/send-location', { chatId: '15550002222', latitude: 1.5, longitude: 2.5, address: 'Street 1' });
+    assert.equal(location.status, 501, location.text);
+    assert.equal(location.body.error.code, 'NOT_SUPPORTED_BY_ENGINE');
+    assert.match(location.body.error.message, /needs an open-wa licence key/);
+    assert.doesNotMatch(location.text, /openwa\.dev|15550001111/);
+    assert.equal(srv.manager.get('kinds').status, 'ready');
+  });
+
+  it('a group that is not on the account answers 404 NOT_FOUND; one that is, with its members and admins', async () => {
+    const wa = await readySession('groups');
+    const missing = await srv.api('GET', '/api/v1/sessions/groups/groups/120363999999999999@g.us');
+    assert.equal(missing.status, 404, missing.text);
+    assert.equal(missing.body.error.code, 'NOT_FOUND');
+    const g = wa.client.addGroup('Team', ['15550003333@c.us']);
+    const found = await srv.api<{ id: string; participants: { id: string; isAdmin: boolean }[] }>('GET', `/api/v1/sessions/groups/groups/${g.id}`);
+    assert.equal(found.status, 200, found.text);
+    assert.deepEqual(found.body.data.participants, [
+      { id: '15550001111@c.us', isAdmin: true },
+      { id: '15550003333@c.us', isAdmin: false },
+    ]);
+  });
+
+  it('linking by phone number: the session is launched again with linkCode, and the code open-wa shows is the answer', async () => {
+    const res = await srv.api('POST', '/api/v1/sessions', { sessionId: 'linking' });
+    assert.equal(res.status, 201, res.text);
+    await waitUntil(() => fakes.get('linking')?.created === true, 'open-wa create()');
+    const first = fakes.get('linking')!;
+    first.showQr();
+    await srv.manager.waitFor('linking', (s) => s.status === 'qr_ready', 10_000);
+    const asking = srv.api<{ code: string; phoneNumber: string }>('POST', '/api/v1/sessions/linking/auth/request-code', { phoneNumber: '+1 555 000 1111' });
+    await waitUntil(() => fakes.get('linking') !== first && fakes.get('linking')?.created === true, 'a second launch');
+    const second = fakes.get('linking')!;
+    assert.equal(second.configs[0]?.linkCode, '15550001111');
+    assert.equal('linkCode' in (first.configs[0] ?? {}), false);
+    second.emit('qrData', 'K7QD-2MXP');
+    second.emit('qr', 'K7QD-2MXP');
+    const answer = await asking;
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.body.data.code, 'K7QD-2MXP');
+    assert.equal(srv.manager.get('linking').status, 'qr_ready');
   });
 
   it('a logout ends the session stopped (never failed, never restarted) and its login is gone', async () => {

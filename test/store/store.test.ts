@@ -5,6 +5,7 @@ import { eventCases } from './cases/events.js';
 import { deliveryCases } from './cases/deliveries.js';
 import { messageCases } from './cases/messages.js';
 import { idempotencyCases } from './cases/idempotency.js';
+import { sendJobCases } from './cases/send-jobs.js';
 
 /**
  * The store suite, run twice with the same tests: on SQLite (a temporary folder) and on a real
@@ -35,5 +36,6 @@ for (const backend of [sqliteBackend(), postgresBackend()] satisfies Backend[]) 
     deliveryCases(get);
     messageCases(get);
     idempotencyCases(get);
+    sendJobCases(get);
   });
 }

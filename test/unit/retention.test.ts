@@ -94,8 +94,18 @@ describe('retention with a fake clock', () => {
     await fileAt(path.join(tmp.dir, 'real-elsewhere', 'media', 'keep'), NOW - 10 * DAY);
     await symlink(path.join(tmp.dir, 'real-elsewhere'), path.join(tmp.dir, 'linked'));
 
+    // Queued sends: one that ended 8 days ago goes; one that ended 6 days ago and one still waiting stay.
+    const sendJob = (id: string, at: number) => ({ id, session: 's1', op: 'sendText', chatId: '15550100001@c.us', params: { chatId: '15550100001@c.us', content: 'x' }, newChat: false, createdAt: iso(at) });
+    for (const [id, at] of [['job_old', NOW - 9 * DAY], ['job_recent', NOW - 7 * DAY], ['job_waiting', NOW - 20 * DAY]] as const) await repos.jobs.insert(sendJob(id, at));
+    await repos.jobs.markSending('job_old', iso(NOW - 8 * DAY));
+    await repos.jobs.markSent('job_old', { messageId: 'm1', chatId: '15550100001@c.us', timestamp: iso(NOW - 8 * DAY) }, iso(NOW - 8 * DAY));
+    await repos.jobs.cancel('job_recent', iso(NOW - 6 * DAY));
+
     const report = await job().runOnce();
-    assert.deepEqual(report, { events: 1, deliveries: 2, idempotencyKeys: 1, mediaFiles: 1 });
+    assert.deepEqual(report, { events: 1, deliveries: 2, idempotencyKeys: 1, mediaFiles: 1, sendJobs: 1 });
+    assert.equal(await repos.jobs.get('s1', 'job_old'), undefined);
+    assert.equal((await repos.jobs.get('s1', 'job_recent'))?.status, 'cancelled');
+    assert.equal((await repos.jobs.get('s1', 'job_waiting'))?.status, 'queued');
 
     assert.deepEqual(
       (await repos.events.after(undefined, { limit: 100 })).map((e) => e.id),
@@ -109,7 +119,7 @@ describe('retention with a fake clock', () => {
     assert.ok(await exists(path.join(tmp.dir, '.hidden', 'media', 'old')));
     assert.match(log.output(), /retention: removed 1 events, 2 deliveries, 1 idempotencyKeys, 1 mediaFiles/);
 
-    assert.deepEqual(await job().runOnce(), { events: 0, deliveries: 0, idempotencyKeys: 0, mediaFiles: 0 }, 'a second pass finds nothing');
+    assert.deepEqual(await job().runOnce(), { events: 0, deliveries: 0, idempotencyKeys: 0, mediaFiles: 0, sendJobs: 0 }, 'a second pass finds nothing');
   });
 
   it('runs after its first delay and then every interval, until stopped', async () => {

@@ -2,76 +2,34 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { SandboxEngine } from '../../src/engines/sandbox.js';
-import type { AckEvent, EngineEvents, EngineStatus, QrCode } from '../../src/engines/types.js';
-import { resolveConfig, type SessionConfig } from '../../src/sessions/config.js';
-import { AppError } from '../../src/errors.js';
+import type { AckEvent, EngineStatus, QrCode } from '../../src/engines/types.js';
 import { tempDir } from '../helpers/env.js';
+import { appError, next, SandboxFolder, settle } from '../helpers/sandbox-engine.js';
 
 type Tmp = Awaited<ReturnType<typeof tempDir>>;
 
-function next<K extends keyof EngineEvents>(
-  engine: SandboxEngine,
-  event: K,
-  match: (payload: EngineEvents[K][0]) => boolean = () => true,
-): Promise<EngineEvents[K][0]> {
-  return new Promise((resolve) => {
-    const off = engine.on(event, ((payload: EngineEvents[K][0]) => {
-      if (match(payload)) {
-        off();
-        resolve(payload);
-      }
-    }));
-  });
-}
-
-/** Lets pending I/O (file writes, QR rendering) finish while the mocked clock stands still. */
-async function settle(ms = 100): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) await new Promise((r) => setImmediate(r));
-}
-
 describe('sandbox engine', () => {
   let tmp: Tmp;
-  const engines: SandboxEngine[] = [];
-
-  function engine(config: SessionConfig = {}): SandboxEngine {
-    const e = new SandboxEngine({
-      sessionId: 'sb',
-      config: resolveConfig('sandbox', config, { engine: 'sandbox', useChrome: false, executablePath: undefined }),
-      sessionDataDir: path.join(tmp.dir, 'session-data'),
-      mediaDir: path.join(tmp.dir, 'media'),
-    });
-    engines.push(e);
-    return e;
-  }
-
-  /** An autoScan engine walked to ready on the fake clock: scan after 50 ms, loaded 400 ms later. */
-  async function readyEngine(): Promise<SandboxEngine> {
-    const e = engine({ sandbox: { autoScan: true } });
-    const ready = next(e, 'status', (s) => s.status === 'ready');
-    await e.start();
-    await settle();
-    mock.timers.tick(50);
-    await settle();
-    mock.timers.tick(400);
-    await ready;
-    return e;
-  }
+  let folder: SandboxFolder;
 
   beforeEach(async () => {
     tmp = await tempDir();
+    folder = new SandboxFolder(tmp.dir);
     mock.timers.enable({ apis: ['setTimeout'] });
   });
 
   afterEach(async () => {
     mock.timers.reset();
-    for (const e of engines.splice(0)) await e.stop();
+    await folder.stopAll();
     await tmp.cleanup();
   });
 
+  it('is named sandbox', () => {
+    assert.equal(folder.engine().name, 'sandbox');
+  });
+
   it('shows a real PNG QR at start and rotates it every 20 s', async () => {
-    const e = engine();
+    const e = folder.engine();
     const first = next(e, 'qr');
     const ready = next(e, 'status', (s) => s.status === 'qr_ready');
     await e.start();
@@ -90,7 +48,7 @@ describe('sandbox engine', () => {
   });
 
   it('fails with a plain reason, not retryable, when nobody scans within qrTimeout', async () => {
-    const e = engine({ qrTimeout: 30 });
+    const e = folder.engine({ qrTimeout: 30 });
     const failed = next(e, 'status', (s) => s.status === 'failed');
     await e.start();
     await settle();
@@ -102,9 +60,7 @@ describe('sandbox engine', () => {
   });
 
   it('goes authenticated then ready on scan, and restores the login on the next start without a QR', async () => {
-    const e = engine();
-    await e.start();
-    await settle();
+    const e = await folder.showingQr();
     const authenticated = next(e, 'status', (s) => s.status === 'authenticated');
     const ready = next(e, 'status', (s) => s.status === 'ready');
     await e.scan();
@@ -114,7 +70,7 @@ describe('sandbox engine', () => {
     assert.match(status.me?.id ?? '', /^\d{10}@c\.us$/);
     await e.stop();
 
-    const again = engine();
+    const again = folder.engine();
     let qrs = 0;
     again.on('qr', () => (qrs += 1));
     const restored = next(again, 'status', (s) => s.status === 'ready');
@@ -126,7 +82,7 @@ describe('sandbox engine', () => {
   });
 
   it('scans on its own with autoScan', async () => {
-    const e = engine({ sandbox: { autoScan: true } });
+    const e = folder.engine({ sandbox: { autoScan: true } });
     const authenticated = next(e, 'status', (s) => s.status === 'authenticated');
     const ready = next(e, 'status', (s) => s.status === 'ready');
     await e.start();
@@ -140,7 +96,7 @@ describe('sandbox engine', () => {
   });
 
   it('sends with WhatsApp-like ids, records the outbox, and acks sent → delivered → read', async () => {
-    const e = await readyEngine();
+    const e = await folder.ready();
     const acks: AckEvent[] = [];
     e.on('ack', (a) => acks.push(a));
     const sent = await e.sendText({ chatId: '1234567890@c.us', content: 'hi' });
@@ -154,22 +110,27 @@ describe('sandbox engine', () => {
   });
 
   it('refuses to send before it is ready', async () => {
-    const e = engine();
-    await e.start();
-    await settle();
-    await assert.rejects(
-      e.sendText({ chatId: '1234567890@c.us', content: 'hi' }),
-      (err: unknown) => err instanceof AppError && err.code === 'SESSION_NOT_READY',
-    );
+    const e = await folder.showingQr();
+    await assert.rejects(e.sendText({ chatId: '1234567890@c.us', content: 'hi' }), appError('SESSION_NOT_READY'));
   });
 
   it('logout removes the saved login and reports stopped', async () => {
-    const e = await readyEngine();
+    const e = await folder.ready();
     const login = path.join(tmp.dir, 'session-data', 'sandbox-login.json');
     assert.equal(existsSync(login), true);
     const stopped = next(e, 'status', (s) => s.status === 'stopped');
     await e.logout();
     await stopped;
     assert.equal(existsSync(login), false);
+  });
+
+  it('stops acking once stopped: no event after stop()', async () => {
+    const e = await folder.ready();
+    const acks: AckEvent[] = [];
+    e.on('ack', (a) => acks.push(a));
+    await e.sendText({ chatId: '1234567890@c.us', content: 'hi' });
+    await e.stop();
+    mock.timers.tick(2000);
+    assert.deepEqual(acks, []);
   });
 });

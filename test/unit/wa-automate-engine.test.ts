@@ -8,7 +8,7 @@ import { SEND_WAIT_MS } from '../../src/engines/wa-automate/sends.js';
 import { WATCHDOG_TIMING } from '../../src/engines/wa-automate/watchdog.js';
 import type { EngineLog, EngineStatus, IncomingMessage, MediaMessage, SentMessage } from '../../src/engines/types.js';
 import { resolveConfig, type SessionConfig } from '../../src/sessions/config.js';
-import { AppError } from '../../src/errors.js';
+import { AppError, isUnknownOutcome } from '../../src/errors.js';
 import { FakeOpenWa, never } from '../helpers/fake-open-wa.js';
 import { tempDir } from '../helpers/env.js';
 
@@ -48,11 +48,14 @@ interface Rig {
   failed(): EngineStatus | undefined;
 }
 
-const IMAGE: Omit<MediaMessage, 'chatId'> = { dataUrl: 'data:image/png;base64,iVBORw0KGgo=', mimetype: 'image/png', filename: 'photo.png', caption: 'look' };
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+const PNG_DATA_URL = `data:image/png;base64,${PNG.toString('base64')}`;
 
 describe('wa-automate engine against a fake open-wa 4.76.0', () => {
   let tmp: Tmp;
   let browser: string;
+  /** The file a send carries, as the server leaves it in the session's outgoing folder. */
+  let IMAGE: Omit<MediaMessage, 'chatId'>;
   const engines: WaAutomateEngine[] = [];
 
   beforeEach(async () => {
@@ -61,6 +64,9 @@ describe('wa-automate engine against a fake open-wa 4.76.0', () => {
     browser = path.join(tmp.dir, 'chromium');
     await writeFile(browser, '#!/bin/sh\necho "Chromium 130.0.6723.91 built on Debian"\n');
     await chmod(browser, 0o755);
+    const file = path.join(tmp.dir, 'outgoing-photo.png');
+    await writeFile(file, PNG);
+    IMAGE = { kind: 'image', file, mimetype: 'image/png', filename: 'photo.png', size: PNG.length, caption: 'look' };
     mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
   });
 
@@ -340,18 +346,20 @@ describe('wa-automate engine against a fake open-wa 4.76.0', () => {
       let lateId: (id: string) => void = () => undefined;
       r.wa.client.answer('sendImage', () => new Promise((resolve) => (lateId = resolve)));
       const progress = { answered: false };
-      const sending: Promise<SentMessage> = r.engine.sendImage({ chatId: CHAT, ...IMAGE }).finally(() => (progress.answered = true));
+      const sending: Promise<SentMessage> = r.engine.sendMedia({ chatId: CHAT, ...IMAGE }).finally(() => (progress.answered = true));
+      // The file is read first (real I/O): the wait counts from open-wa's call.
+      await until(() => r.wa.client.called('sendImage').length === 1, 'sendImage()');
       await advance(SEND_WAIT_MS - 1000);
       assert.equal(progress.answered, false, 'still waiting');
       await advance(1000);
       const sent = await sending;
       assert.equal(sent.messageId, null);
       assert.equal(sent.chatId, CHAT);
-      assert.match(logText(r), /the file to 15550002222@c\.us is sent, id not reported: WhatsApp Web confirmed nothing within 30 s/);
+      assert.match(logText(r), /the image to 15550002222@c\.us is sent, id not reported: WhatsApp Web confirmed nothing within 30 s/);
       lateId(`true_${CHAT}_LATE`);
       await turns();
       assert.match(logText(r), /answered late: true_15550002222@c\.us_LATE/);
-      assert.deepEqual(r.wa.client.called('sendImage')[0]?.slice(0, 4), [CHAT, IMAGE.dataUrl, 'photo.png', 'look']);
+      assert.deepEqual(r.wa.client.called('sendImage')[0]?.slice(0, 4), [CHAT, PNG_DATA_URL, 'photo.png', 'look']);
       assert.equal(r.wa.client.called('sendImage')[0]?.[5], true, 'waitForId');
     });
 
@@ -359,8 +367,8 @@ describe('wa-automate engine against a fake open-wa 4.76.0', () => {
       const r = rig();
       await ready(r);
       r.wa.client.answer('sendFile', never);
-      const sending = r.engine.sendFile({ chatId: CHAT, ...IMAGE, filename: 'report.pdf', mimetype: 'application/pdf' });
-      await turns();
+      const sending = r.engine.sendMedia({ chatId: CHAT, ...IMAGE, kind: 'file', filename: 'report.pdf', mimetype: 'application/pdf' });
+      await until(() => r.wa.client.called('sendFile').length === 1, 'sendFile()');
       const t = Math.floor(Date.now() / 1000);
       const ack = r.wa.client.listeners.ack;
       assert.ok(ack);
@@ -377,11 +385,11 @@ describe('wa-automate engine against a fake open-wa 4.76.0', () => {
       const r = rig();
       await ready(r);
       r.wa.client.answer('sendImage', () => Promise.resolve(true));
-      const answer = await r.engine.sendImage({ chatId: CHAT, ...IMAGE });
+      const answer = await r.engine.sendMedia({ chatId: CHAT, ...IMAGE });
       assert.equal(answer.messageId, null);
     });
 
-    it('a text WhatsApp Web does not confirm within 30 s is an error that says it may still go out', async () => {
+    it('a text WhatsApp Web does not confirm within 30 s is an error that says it may still go out, of unknown outcome', async () => {
       const r = rig();
       await ready(r);
       r.wa.client.answer('sendText', never);
@@ -396,6 +404,7 @@ describe('wa-automate engine against a fake open-wa 4.76.0', () => {
       assert.ok(err instanceof AppError);
       assert.equal(err.code, 'ENGINE_ERROR');
       assert.match(err.message, /did not confirm the message to 15550002222@c\.us within 30 s; it may still go out: check the chat before sending it again/);
+      assert.equal(isUnknownOutcome(err), true, 'the send queue must not send it again blindly');
     });
 
     it('a text open-wa answers with an id is sent with that id', async () => {
@@ -435,13 +444,13 @@ describe('wa-automate engine against a fake open-wa 4.76.0', () => {
       await ready(r);
       r.wa.client.answer('sendImage', () => Promise.resolve(false), () => Promise.resolve(false), () => Promise.resolve(false));
       r.wa.client.answer('sendFile', () => Promise.resolve(false));
-      await assert.rejects(r.engine.sendImage({ chatId: CHAT, ...IMAGE }), { code: 'RECIPIENT_NOT_A_CONTACT' });
-      await assert.rejects(r.engine.sendFile({ chatId: CHAT, ...IMAGE }), { code: 'RECIPIENT_NOT_A_CONTACT' });
-      await assert.rejects(r.engine.sendImage({ chatId: '120363000000000000@g.us', ...IMAGE }), {
+      await assert.rejects(r.engine.sendMedia({ chatId: CHAT, ...IMAGE }), { code: 'RECIPIENT_NOT_A_CONTACT' });
+      await assert.rejects(r.engine.sendMedia({ chatId: CHAT, ...IMAGE, kind: 'file' }), { code: 'RECIPIENT_NOT_A_CONTACT' });
+      await assert.rejects(r.engine.sendMedia({ chatId: '120363000000000000@g.us', ...IMAGE }), {
         code: 'ENGINE_ERROR',
         message: /to the group|member of the group/,
       });
-      await assert.rejects(r.engine.sendImage({ chatId: '123456789012345@lid', ...IMAGE }), { code: 'ENGINE_ERROR', message: /@c\.us and @g\.us/ });
+      await assert.rejects(r.engine.sendMedia({ chatId: '123456789012345@lid', ...IMAGE }), { code: 'ENGINE_ERROR', message: /@c\.us and @g\.us/ });
     });
 
     it('sends are refused while logging out', async () => {

@@ -1,8 +1,32 @@
 import { mkdir } from 'node:fs/promises';
-import { AppError, describeError } from '../../errors.js';
-import { Engine, type EngineContext, type EngineLog, type MediaMessage, type Me, type SentMessage, type SessionStatus, type TextMessage } from '../types.js';
+import { AppError, describeError, UNKNOWN_OUTCOME } from '../../errors.js';
+import {
+  Engine,
+  type ContactInfo,
+  type ContactMessage,
+  type CreateGroupRequest,
+  type EngineContext,
+  type EngineLog,
+  type GroupInfo,
+  type InviteCode,
+  type LocationMessage,
+  type MediaMessage,
+  type Me,
+  type NumberStatus,
+  type ParticipantsRequest,
+  type PresenceRequest,
+  type ReactionMessage,
+  type SentAnswer,
+  type SentMessage,
+  type SentQuery,
+  type SessionStatus,
+  type TextMessage,
+} from '../types.js';
 import { findBrowser } from './browser.js';
+import { markSeen, setPresence } from './chat-state.js';
+import { checkNumber, getContact } from './contacts.js';
 import { listenToClient, listenToLaunch } from './events.js';
+import * as groups from './groups.js';
 import { endLogin } from './login.js';
 import { describeStartFailure, fromState, isSessionExpired, REFOCUS_STATES, toAck, toIncoming, type WaMessage } from './mapping.js';
 import { carriesFile, downloadMedia } from './media.js';
@@ -10,9 +34,11 @@ import { loadOpenWa, type OpenWaLoader, type WaClient, type WaModule } from './o
 import { prepareLaunch, routeOpenWaTraffic } from './launch.js';
 import { describePatchFailure } from './patches.js';
 import { ProgressDeadline } from './progress.js';
-import { fileRequest, Sends, textRequest, type SendRequest } from './sends.js';
+import { cleanReason, LicenceRequired, licenceRefusal } from './refusals.js';
+import { contactRequest, locationRequest, mediaRequest, reactionRequest, textRequest } from './requests.js';
+import { Sends, type SendRequest } from './sends.js';
 import { ReadyWatchdog } from './watchdog.js';
-import { within } from './within.js';
+import { Budget, CallTimeout, within } from './within.js';
 import { describeProxy, normalizeProxy } from '../../proxy/parse.js';
 import { startRelay, type Relay } from '../../proxy/relay.js';
 import type { NodeRoute } from '../../proxy/node-agent.js';
@@ -32,6 +58,20 @@ export const INIT_TIMEOUT_MS = 120_000;
 /** How long WhatsApp Web keeps one QR code before it shows the next. */
 const QR_LIFETIME_MS = 20_000;
 const KILL_TIMEOUT_MS = 5000;
+/**
+ * How long an operation that sends nothing (a lookup, a group change) may take in all, its open-wa
+ * calls together: well inside the server's 60 s request timeout, as SEND_WAIT_MS.
+ */
+export const CALL_WAIT_MS = 30_000;
+
+/** What each kind of file send is, for NOT_SUPPORTED_BY_ENGINE's sentence. */
+const SEND_MEDIA: Record<MediaMessage['kind'], string> = {
+  image: 'send an image',
+  file: 'send a file',
+  video: 'send a video',
+  voice: 'send a voice note',
+  audio: 'send an audio file',
+};
 
 /**
  * A real WhatsApp Web client: @open-wa/wa-automate driving its own Chromium. It runs alone in its
@@ -39,6 +79,7 @@ const KILL_TIMEOUT_MS = 5000;
  * this session only.
  */
 export class WaAutomateEngine extends Engine {
+  readonly name = 'wa-automate' as const;
   readonly #ctx: EngineContext;
   readonly #deps: Required<WaAutomateDeps>;
   readonly #sends = new Sends((level, message) => this.log(level, message));
@@ -46,6 +87,9 @@ export class WaAutomateEngine extends Engine {
   #status: SessionStatus = 'initializing';
   #qrAttempt = 0;
   #qrTimer: NodeJS.Timeout | undefined;
+  /** The pairing code announced last (open-wa hands it over on two events). */
+  #pairingCode: string | undefined;
+  #me: Me | undefined;
   /** The start-up deadline of the current phase: before a QR code or login, then while loading. */
   #startup: ProgressDeadline | undefined;
   #watchdog: ReadyWatchdog | undefined;
@@ -119,8 +163,11 @@ export class WaAutomateEngine extends Engine {
       this.#fail(`could not load @open-wa/wa-automate: ${describeError(err)}`, false);
       return;
     }
+    const { linkCode } = this.#ctx;
+    if (linkCode) this.log('info', `linking by phone number: open-wa asks WhatsApp Web for a pairing code for ${linkCode}`);
     listenToLaunch(wa, sessionId, {
       qr: (dataUrl, data) => this.#onQr(dataUrl, data),
+      ...(linkCode ? { pairingCode: (code: string) => this.#onPairingCode(code, linkCode) } : {}),
       authenticated: () => this.#onAuthenticated(),
       step: (text) => this.#startup?.step(text),
       bar: (value, text) => this.#startup?.bar(value, text),
@@ -132,8 +179,13 @@ export class WaAutomateEngine extends Engine {
     );
   }
 
+  /** Whether a QR code or a pairing code is news: the session is neither over nor loaded. */
+  #awaitingLink(): boolean {
+    return !(this.#stopped || this.#loggingOut || this.#status === 'ready' || this.#status === 'failed');
+  }
+
   #onQr(dataUrl: string, data: string): void {
-    if (this.#stopped || this.#loggingOut || this.#status === 'ready' || this.#status === 'failed') return;
+    if (!this.#awaitingLink()) return;
     // A QR code on screen ends launching: from here qrTimeout counts.
     this.#startup?.stop();
     this.#qrAttempt += 1;
@@ -144,14 +196,32 @@ export class WaAutomateEngine extends Engine {
       expiresAt: new Date(Date.now() + QR_LIFETIME_MS).toISOString(),
     });
     this.#setStatus('qr_ready');
+    this.#armQrTimeout('no scan');
+  }
+
+  /**
+   * open-wa's link code (a launch with config.linkCode): announced as `pairing_code`, and the
+   * session is `qr_ready` (waiting for the phone) with qrTimeout counting, as for a QR code.
+   */
+  #onPairingCode(code: string, phoneNumber: string): void {
+    if (!this.#awaitingLink() || code === this.#pairingCode) return;
+    this.#startup?.stop();
+    this.#pairingCode = code;
+    this.log('info', `pairing code for ${phoneNumber}: enter it on the phone under Linked devices → Link with phone number`);
+    this.emit('pairing_code', { code, phoneNumber });
+    if (this.#status !== 'qr_ready') this.#setStatus('qr_ready');
+    this.#armQrTimeout('the pairing code was not entered');
+  }
+
+  /** qrTimeout counts from the first QR or pairing code of a launch. */
+  #armQrTimeout(what: string): void {
     const { qrTimeout } = this.#ctx.config;
-    if (this.#qrAttempt === 1 && qrTimeout > 0) {
-      this.#qrTimer = setTimeout(() => {
-        if (this.#status === 'qr_ready') {
-          this.#fail(`no scan within ${String(qrTimeout)} s (qrTimeout): start the session again for a new QR code`, false);
-        }
-      }, qrTimeout * 1000);
-    }
+    if (this.#qrTimer !== undefined || qrTimeout <= 0) return;
+    this.#qrTimer = setTimeout(() => {
+      if (this.#status === 'qr_ready') {
+        this.#fail(`${what} within ${String(qrTimeout)} s (qrTimeout): start the session again for a new ${this.#ctx.linkCode ? 'pairing code' : 'QR code'}`, false);
+      }
+    }, qrTimeout * 1000);
   }
 
   /** Logged in: the first sync runs, and authTimeout counts from its last progress, not from here. */
@@ -193,6 +263,7 @@ export class WaAutomateEngine extends Engine {
     }
     // Failed meanwhile (a deadline), stopped or logged out: no listeners for a session that is over.
     if (this.#ended()) return;
+    this.#me = me;
     listenToClient(client, {
       message: (m) => this.#receive(client, m),
       ack: (m) => {
@@ -286,20 +357,108 @@ export class WaAutomateEngine extends Engine {
   }
 
   sendText(msg: TextMessage): Promise<SentMessage> {
-    return this.#send(msg.chatId, (client) => textRequest(client, msg));
+    return this.#send('send a message', (client) => textRequest(client, msg));
   }
 
-  sendImage(msg: MediaMessage): Promise<SentMessage> {
-    return this.#send(msg.chatId, (client) => fileRequest(client, msg, 'sendImage'));
+  sendMedia(msg: MediaMessage): Promise<SentMessage> {
+    return this.#send(SEND_MEDIA[msg.kind], (client) => mediaRequest(client, msg, (message) => this.log('info', message)));
   }
 
-  sendFile(msg: MediaMessage): Promise<SentMessage> {
-    return this.#send(msg.chatId, (client) => fileRequest(client, msg, 'sendFile'));
+  override sendLocation(msg: LocationMessage): Promise<SentMessage> {
+    return this.#send('send a location', (client) => locationRequest(client, msg));
   }
 
-  async #send(chatId: string, request: (client: WaClient) => SendRequest): Promise<SentMessage> {
-    const messageId = await this.#sends.send(request(this.#ready()));
-    return { messageId, chatId, timestamp: new Date().toISOString() };
+  override sendContact(msg: ContactMessage): Promise<SentMessage> {
+    return this.#send('send a contact card', (client) => contactRequest(client, msg));
+  }
+
+  /** A reaction is no message of its own: its answer names the message's chat, and no id. */
+  override async sendReaction(msg: ReactionMessage): Promise<SentMessage> {
+    const sent = await this.#send('react to a message', (client) => reactionRequest(client, msg));
+    return { ...sent, messageId: null };
+  }
+
+  override sendSeen(chatId: string): Promise<void> {
+    return this.#run('mark a chat seen', false, (client, budget) => markSeen(client, budget, chatId));
+  }
+
+  override setPresence(req: PresenceRequest): Promise<void> {
+    return this.#run('show typing or recording', false, (client, budget) => setPresence(client, budget, req));
+  }
+
+  override checkNumber(contactId: string): Promise<NumberStatus> {
+    return this.#run('check whether a number is on WhatsApp', false, (client, budget) => checkNumber(client, budget, contactId));
+  }
+
+  override getContact(contactId: string): Promise<ContactInfo> {
+    return this.#run('look up a contact', false, (client, budget) => getContact(client, budget, contactId));
+  }
+
+  override listGroups(): Promise<GroupInfo[]> {
+    return this.#run('list groups', false, (client, budget) => groups.listGroups(client, budget));
+  }
+
+  override createGroup(req: CreateGroupRequest): Promise<GroupInfo> {
+    return this.#run('create a group', true, (client, budget) =>
+      groups.createGroup(client, budget, req, this.#me?.id ?? null, (message) => this.log('info', message)),
+    );
+  }
+
+  override getGroup(groupId: string): Promise<GroupInfo> {
+    return this.#run('read a group', false, (client, budget) => groups.readGroup(client, budget, groupId));
+  }
+
+  override changeParticipants(req: ParticipantsRequest): Promise<GroupInfo> {
+    return this.#run("change a group's participants", true, (client, budget) => groups.changeParticipants(client, budget, req));
+  }
+
+  override groupInviteCode(groupId: string): Promise<InviteCode> {
+    return this.#run("give a group's invite link", false, (client, budget) => groups.groupInviteCode(client, budget, groupId));
+  }
+
+  /**
+   * Kept unknown: open-wa lets WhatsApp Web choose every message's id and carries nothing of ours
+   * with a message, so nothing it sent can be told for certain from another message (the same
+   * text may well have been sent twice on purpose).
+   */
+  override findSent(_query: SentQuery): Promise<SentAnswer> {
+    return Promise.resolve({
+      unknown:
+        'the wa-automate engine cannot tell whether a send went out before a crash: open-wa keeps no reference of ours with a message (WhatsApp Web chooses its id); check the chat',
+    });
+  }
+
+  /** One send through Sends (bounded wait, ack claiming, refusals), with open-wa's licence refusal as NOT_SUPPORTED_BY_ENGINE. */
+  async #send(what: string, request: (client: WaClient) => SendRequest | Promise<SendRequest>): Promise<SentMessage> {
+    try {
+      const req = await request(this.#ready());
+      const messageId = await this.#sends.send(req);
+      return { messageId, chatId: req.chatId, timestamp: new Date().toISOString() };
+    } catch (err) {
+      if (err instanceof LicenceRequired) return this.unsupported(what, err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * An operation that sends no message: its open-wa calls share one CALL_WAIT_MS deadline. A call
+   * that does not answer in time is ENGINE_ERROR; for one that changes something (`changes`) its
+   * outcome is unknown (UNKNOWN_OUTCOME), so it is not repeated blindly.
+   */
+  async #run<T>(what: string, changes: boolean, op: (client: WaClient, budget: Budget) => Promise<T>): Promise<T> {
+    try {
+      return await op(this.#ready(), new Budget(CALL_WAIT_MS));
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      const licence = err instanceof LicenceRequired ? err : licenceRefusal(err);
+      if (licence) return this.unsupported(what, licence.message);
+      if (err instanceof CallTimeout) {
+        const maybe = changes ? ': it may still happen, check before asking again' : '';
+        throw new AppError('ENGINE_ERROR', `WhatsApp Web did not ${what} in time (${err.message})${maybe}`, changes ? UNKNOWN_OUTCOME : undefined);
+      }
+      const text = describeError(err);
+      throw new AppError('ENGINE_ERROR', `WhatsApp Web could not ${what}: ${cleanReason(text.split('\n')[0] ?? text) || 'open-wa failed'}`);
+    }
   }
 
   /** Unlinks the device if WhatsApp is loaded; in any state the browser ends and the login goes. */

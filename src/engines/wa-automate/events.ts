@@ -7,6 +7,11 @@ import type { WaClient, WaModule } from './open-wa.js';
 export interface LaunchHandlers {
   /** A QR code on screen: its PNG and the text the phone reads. */
   qr(dataUrl: string, data: string): void;
+  /**
+   * Given only for a launch with `linkCode` (the phone number): the code to enter on the phone,
+   * as `ABCD-EFGH`. QR codes are not announced then (see listenToLaunch).
+   */
+  pairingCode?: ((code: string) => void) | undefined;
   authenticated(): void;
   /** One of open-wa's launch steps. */
   step(text: string): void;
@@ -16,20 +21,44 @@ export interface LaunchHandlers {
 }
 
 /**
+ * open-wa's link code as the phone shows it: WhatsApp's 8 characters, `ABCD-EFGH`; null for
+ * anything else. open-wa tells it from a QR code's text by its length of 9 (auth.js grabAndEmit).
+ */
+export function asPairingCode(data: unknown): string | null {
+  if (typeof data !== 'string') return null;
+  const plain = data.trim().toUpperCase();
+  if (!/^[A-Z0-9]{4}-?[A-Z0-9]{4}$/.test(plain)) return null;
+  const chars = plain.replace('-', '');
+  return `${chars.slice(0, 4)}-${chars.slice(4)}`;
+}
+
+/**
  * open-wa's launch events for one session (controllers/events.js: `<namespace>.<sessionId>`, the
  * data first), as calls:
- * - `qrData` then `qr` (controllers/auth.js grabAndEmit): the QR's text, then its PNG;
+ * - `qrData` then `qr` (controllers/auth.js grabAndEmit): the QR's text, then its PNG. Launched
+ *   with `linkCode`, open-wa asks the page for a link code instead of watching the QR
+ *   (initializer.js → auth.js linkCode) and hands the code to grabAndEmit, which emits it on
+ *   `qrData` and then on `qr` in place of the PNG. The page may still show (and open-wa emit, on
+ *   its first navigation: browser.js → waitFirstQr) a QR code before the code; that one is not
+ *   announced, the session being linked by the code;
  * - `AUTH` true: the page asked for WhatsApp's logged-in components (controllers/browser.js);
  * - `internal_launch_progress` `{value, text}`: WhatsApp Web's loading bar (browser.js ProgressBarEvent);
  * - `STARTUP`: every launch step as a sentence, the bar's lines (`<value>%: <text>`) among them.
  */
 export function listenToLaunch(wa: WaModule, sessionId: string, on: LaunchHandlers): void {
   let qrData = '';
+  const { pairingCode } = on;
+  // The code arrives on both events; the engine announces a code once.
   wa.ev.on(`qrData.${sessionId}`, (data) => {
-    if (typeof data === 'string') qrData = data;
+    const code = pairingCode ? asPairingCode(data) : null;
+    if (pairingCode && code) pairingCode(code);
+    else if (typeof data === 'string') qrData = data;
   });
   wa.ev.on(`qr.${sessionId}`, (data) => {
-    if (typeof data === 'string' && data.startsWith('data:image/')) on.qr(data, qrData);
+    const code = pairingCode ? asPairingCode(data) : null;
+    if (pairingCode && code) pairingCode(code);
+    else if (pairingCode) on.log('debug', 'wa-automate: a QR code on screen, not announced: this launch links with a pairing code');
+    else if (typeof data === 'string' && data.startsWith('data:image/')) on.qr(data, qrData);
   });
   wa.ev.on(`AUTH.${sessionId}`, (data) => {
     if (data === true) on.authenticated();

@@ -1,7 +1,7 @@
 import { ACK_NAMES, type AckEvent, type EngineStatus, type IncomingMessage } from '../types.js';
 
 /** An id as open-wa hands it over: serialized already, or a WhatsApp Wid object. */
-type WaId = string | { _serialized?: string } | null | undefined;
+export type WaId = string | { _serialized?: string } | null | undefined;
 
 /**
  * The fields of open-wa's Message this server reads (api/model/message.d.ts); everything else is

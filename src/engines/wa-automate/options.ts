@@ -134,5 +134,8 @@ export function createConfig(
     // smashah-puppeteer-page-proxy (and WebSockets not at all).
     ...(relay ? { proxyServerCredentials: { address: relay.url, username: relay.login.username, password: relay.login.password } } : {}),
     useNativeProxy: true,
+    // Link by phone number: open-wa asks WhatsApp Web for a link code for this number instead of
+    // showing a QR code (initializer.js → auth.js linkCode), only when launched with it.
+    ...(ctx.linkCode ? { linkCode: ctx.linkCode } : {}),
   };
 }

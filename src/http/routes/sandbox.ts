@@ -5,6 +5,7 @@ import { decodeMedia, incomingMediaType } from '../media.js';
 import { route, type RouteDef } from '../route.js';
 import { sessionResourceSchema } from '../../sessions/resource.js';
 import { envelope, incomingBody, incomingMessageSchema, outboxEntrySchema, sessionParams } from '../schemas.js';
+import { scanBody } from '../send-schemas.js';
 
 const base = '/api/v1/sessions/:id/sandbox';
 const tags = ['Sandbox'];
@@ -15,12 +16,13 @@ export function sandboxRoutes(manager: SessionManager): RouteDef[] {
       method: 'post',
       path: `${base}/scan`,
       operationId: 'sandboxScan',
-      summary: 'Sandbox: the simulated phone scans the QR code',
+      summary: 'Sandbox: the simulated phone scans the QR code, or enters the pairing code',
       tags,
       params: sessionParams,
+      body: scanBody,
       success: { status: 200, description: 'scanned: the answer comes once the session is ready (or failed)', schema: envelope(sessionResourceSchema) },
       errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'QR_NOT_AVAILABLE', 'ENGINE_MISMATCH', 'ENGINE_ERROR'],
-      handler: async ({ params }) => ({ data: (await manager.managed(params.id).sandboxScan()).toJSON() }),
+      handler: async ({ params, body }) => ({ data: (await manager.managed(params.id).sandboxScan(body.code)).toJSON() }),
     }),
     route({
       method: 'post',
@@ -53,7 +55,7 @@ export function sandboxRoutes(manager: SessionManager): RouteDef[] {
       method: 'get',
       path: `${base}/outbox`,
       operationId: 'getSandboxOutbox',
-      summary: 'Sandbox: what the session has sent, oldest first',
+      summary: 'Sandbox: what the session has sent (and marked seen, and shown as presence), oldest first',
       tags,
       params: sessionParams,
       success: { status: 200, description: 'sent messages', schema: envelope(z.array(outboxEntrySchema)) },

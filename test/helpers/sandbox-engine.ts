@@ -1,0 +1,102 @@
+import { mock } from 'node:test';
+import path from 'node:path';
+import { SandboxEngine } from '../../src/engines/sandbox.js';
+import type { EngineContext, EngineEvents } from '../../src/engines/types.js';
+import { AppError, type ErrorCode } from '../../src/errors.js';
+import { resolveConfig, type SessionConfig } from '../../src/sessions/config.js';
+
+/**
+ * In-process sandbox engines on one session folder, driven on node:test's mocked setTimeout (the
+ * caller enables mock.timers for setTimeout before and resets it after each test).
+ */
+
+export function next<K extends keyof EngineEvents>(
+  engine: SandboxEngine,
+  event: K,
+  match: (payload: EngineEvents[K][0]) => boolean = () => true,
+): Promise<EngineEvents[K][0]> {
+  return new Promise((resolve) => {
+    const off = engine.on(event, (payload: EngineEvents[K][0]) => {
+      if (match(payload)) {
+        off();
+        resolve(payload);
+      }
+    });
+  });
+}
+
+/** Lets pending I/O (file writes, QR rendering) finish while the mocked clock stands still. */
+export async function settle(ms = 100): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) await new Promise((r) => setImmediate(r));
+}
+
+/** For assert.rejects: an AppError with this code (and, if given, these validation paths). */
+export function appError(code: ErrorCode, paths?: string[]): (err: unknown) => boolean {
+  return (err: unknown) => {
+    if (!(err instanceof AppError) || err.code !== code) return false;
+    if (!paths) return true;
+    const details = err.details as { path: string; message: string }[];
+    return Array.isArray(details) && details.map((d) => d.path).join() === paths.join() && details.every((d) => d.message.length > 0);
+  };
+}
+
+export class SandboxFolder {
+  readonly #dir: string;
+  readonly #engines: SandboxEngine[] = [];
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  get sessionDataDir(): string {
+    return path.join(this.#dir, 'session-data');
+  }
+
+  /** A new engine on this folder (as after a worker restart), not started. */
+  engine(config: SessionConfig = {}, extra: Partial<EngineContext> = {}): SandboxEngine {
+    const e = new SandboxEngine({
+      sessionId: 'sb',
+      config: resolveConfig('sandbox', config, { engine: 'sandbox', useChrome: false, executablePath: undefined }),
+      sessionDataDir: this.sessionDataDir,
+      mediaDir: path.join(this.#dir, 'media'),
+      ...extra,
+    });
+    this.#engines.push(e);
+    return e;
+  }
+
+  /** A new engine with no saved login, started until its QR shows. */
+  async showingQr(config: SessionConfig = {}): Promise<SandboxEngine> {
+    const e = this.engine(config);
+    const qr = next(e, 'status', (s) => s.status === 'qr_ready');
+    await e.start();
+    await qr;
+    return e;
+  }
+
+  /** A new engine walked to ready on the fake clock: by a QR scan, or linked as `phoneNumber` with a pairing code. */
+  async ready(phoneNumber?: string): Promise<SandboxEngine> {
+    const e = await this.showingQr();
+    const ready = next(e, 'status', (s) => s.status === 'ready');
+    const code = phoneNumber === undefined ? undefined : (await e.requestPairingCode(phoneNumber)).code;
+    await e.scan(code);
+    mock.timers.tick(400);
+    await ready;
+    return e;
+  }
+
+  /** A new engine restoring the saved login. */
+  async restored(): Promise<SandboxEngine> {
+    const e = this.engine();
+    const ready = next(e, 'status', (s) => s.status === 'ready');
+    await e.start();
+    mock.timers.tick(300);
+    await ready;
+    return e;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const e of this.#engines.splice(0)) await e.stop();
+  }
+}
