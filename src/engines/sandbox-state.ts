@@ -133,8 +133,9 @@ export class SandboxState {
   }
 }
 
-/** A contact is a person: `<digits>@c.us` or the digits. */
+/** A contact is a person: `<digits>@c.us`, the digits, or a linked id `<digits>@lid` (kept as it is). */
 export function contactChatId(contactId: string, field = 'params.contactId'): string {
+  if (/^\d{5,25}@lid$/.test(contactId.trim())) return contactId.trim();
   const chatId = userChatId(contactId);
   if (!chatId) throw invalid(field, `${field.slice(field.indexOf('.') + 1)} must be a person's chat id such as 15550100001@c.us or a phone number in digits`);
   return chatId;

@@ -120,7 +120,8 @@ export const sendContactBody = z
   .meta({ id: 'SendContactRequest', example: { chatId: '1234567890@c.us', contactId: '15550100001@c.us' } });
 
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-const EMOJI = /\p{Extended_Pictographic}|\p{Regional_Indicator}|\p{Emoji_Presentation}/u;
+// A keycap (1️⃣) is a digit, U+FE0F and U+20E3: only the last marks it as an emoji.
+const EMOJI = /\p{Extended_Pictographic}|\p{Regional_Indicator}|\p{Emoji_Presentation}|\u20E3/u;
 
 export const sendReactionBody = z
   .strictObject({

@@ -164,11 +164,13 @@ export function sendRoutes(manager: SessionManager, sends: SendService, idempote
       params: sessionParams,
       body: chatBody,
       success: { status: 200, description: 'marked read', schema: envelope(sentSchema) },
-      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'NOT_SUPPORTED_BY_ENGINE', 'ENGINE_ERROR'],
-      handler: async ({ params, body }) => {
-        await manager.managed(params.id).ask('sendSeen', { chatId: body.chatId });
-        return { data: { messageId: null, chatId: body.chatId, timestamp: new Date().toISOString() } };
-      },
+      description: IDEMPOTENCY_DESCRIPTION,
+      errors: ['VALIDATION_ERROR', 'SESSION_NOT_FOUND', 'SESSION_NOT_READY', 'IDEMPOTENCY_KEY_REUSED', 'NOT_SUPPORTED_BY_ENGINE', 'ENGINE_ERROR'],
+      handler: ({ params, body, req, res }) =>
+        idempotent.run({ req, res, session: params.id, operation: 'send-seen', body, successStatus: 200 }, async () => {
+          await manager.managed(params.id).ask('sendSeen', { chatId: body.chatId });
+          return { data: { messageId: null, chatId: body.chatId, timestamp: new Date().toISOString() } };
+        }),
     }),
     route({
       method: 'post',
