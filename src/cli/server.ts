@@ -127,7 +127,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       .publish({ event, session: sessionId, engine: session?.engine ?? null, me: session?.me ?? null, payload })
       .catch((err: unknown) => log.error(`could not store the ${event} event of ${sessionId}: ${String(err)}`));
   };
-  const { queue, sends } = createSending({
+  const { queue, sends, media } = createSending({
     manager,
     jobs: repos.jobs,
     messages: repos.messages,
@@ -177,6 +177,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       isShuttingDown: () => shuttingDown,
     },
   });
+  // Files a crash left between being written and being queued: no waiting send refers to them.
+  for (const session of manager.list()) {
+    const keep = new Set((await queue.list(session.id)).flatMap((job) => (job.op === 'sendMedia' ? [(job.params as { file: string }).file] : [])));
+    const removed = await media.sweep(session.id, keep);
+    if (removed > 0) session.log('info', `removed ${String(removed)} file(s) no queued send needs from outgoing/`);
+  }
   server.on('request', app);
 
   const browser = engines()['wa-automate'];

@@ -164,5 +164,7 @@ function replay(res: Response, status: number, responseJson: string): void {
   res.set(REPLAYED_HEADER, 'true');
   const body = JSON.parse(responseJson) as { success?: boolean; error?: { code: ErrorCode; message: string; details?: unknown } };
   if (body.success === false && body.error) throw new AppError(body.error.code, body.error.message, body.error.details);
+  // The only 202 a send gives: queued, as `Prefer: respond-async` asked (routes/sends.ts).
+  if (status === 202) res.set('Preference-Applied', 'respond-async');
   res.status(status).json(body);
 }

@@ -117,15 +117,10 @@ export class SessionSender {
       await this.#fail(job, new AppError('INTERNAL_ERROR', `the send queue does not know the operation "${job.op}"`));
       return 'next';
     }
+    // Before the wait (a refused job does not wait its delay first) and again after it: the limit
+    // may have been lowered meanwhile.
+    if (await this.#overLimit(job)) return 'next';
     const settings = this.#deps.settings(this.sessionId);
-    const limit = settings?.dailyNewChatLimit;
-    if (job.newChat && limit !== undefined) {
-      const refusal = await newChatRefusal(this.#deps.jobs, this.sessionId, job.chatId, limit, this.#deps.now(), false);
-      if (refusal) {
-        await this.#fail(job, refusal);
-        return 'next';
-      }
-    }
 
     // The delay runs from the previous send's end (read from the database: across restarts too);
     // "typing…" is part of it, shown at its end.
@@ -139,6 +134,7 @@ export class SessionSender {
     if (signal.aborted) return interrupted();
     // It dropped while we waited: the turn starts again once it is back.
     if (!this.#deps.isReady(this.sessionId)) return 'next';
+    if (await this.#overLimit(job)) return 'next';
     if (typing > 0) {
       await this.#presence(job.chatId, 'typing');
       await this.#deps.sleep(typing, signal);
@@ -158,6 +154,16 @@ export class SessionSender {
     }
     await this.#sent(sending, sent);
     return 'next';
+  }
+
+  /** A first message to a new chat past the session's daily limit fails (true) instead of going. */
+  async #overLimit(job: StoredSendJob): Promise<boolean> {
+    const limit = this.#deps.settings(this.sessionId)?.dailyNewChatLimit;
+    if (!job.newChat || limit === undefined) return false;
+    const refusal = await newChatRefusal(this.#deps.jobs, this.sessionId, job.chatId, limit, this.#deps.now(), false);
+    if (!refusal) return false;
+    await this.#fail(job, refusal);
+    return true;
   }
 
   async #sendFailed(job: StoredSendJob, err: unknown): Promise<Step> {
