@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/http.js';
 import { dataUrl, PNG } from '../helpers/media-fixtures.js';
 import { expectSent, outbox, outgoingFiles, type Sent } from '../helpers/send-checks.js';
@@ -58,5 +60,36 @@ describe("a queued send's file stays in outgoing/ while its job waits, and goes 
     assert.equal(cancelled.body.data.status, 'cancelled');
     assert.deepEqual(await outgoingFiles(srv, 'slow'), [], 'the cancelled job took its file with it');
     assert.ok(!(await outbox(srv, 'slow')).some((e) => e.type === 'image'), 'the image never went out');
+  });
+});
+
+describe('at start, outgoing/ keeps the files of waiting sends and loses the rest', () => {
+  let dir: string;
+  let srv: TestServer | undefined;
+
+  before(async () => {
+    const first = await startTestServer();
+    dir = first.dir;
+    await pacedSandbox(first, 'slow', 60_000);
+    const async = { Prefer: 'respond-async' };
+    assert.equal((await first.api('POST', '/api/v1/sessions/slow/send-text', { chatId: TO, content: 'first' }, async)).status, 202);
+    assert.equal((await first.api('POST', '/api/v1/sessions/slow/send-image', IMAGE, async)).status, 202);
+    await first.close();
+  });
+  after(async () => {
+    await srv?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a file a crash left without a job is removed; the waiting job keeps its own', async () => {
+    const outgoing = path.join(dir, 'slow', 'outgoing');
+    const [kept] = await readdir(outgoing);
+    assert.ok(kept, 'the waiting image job has its file');
+    // As if the server died between writing a send's file and queuing its job.
+    await writeFile(path.join(outgoing, 'orphan'), 'left by a crash');
+    srv = await startTestServer([], { dir });
+    assert.deepEqual(await readdir(outgoing), [kept]);
+    const waiting = await srv.api<{ type: string; status: string }[]>('GET', '/api/v1/sessions/slow/queue');
+    assert.deepEqual(waiting.body.data.map((j) => [j.type, j.status]), [['image', 'queued']]);
   });
 });
