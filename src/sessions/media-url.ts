@@ -3,12 +3,13 @@ import { lookup as lookupAll } from 'node:dns/promises';
 import { open, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
-import os from 'node:os';
+import { isIP, type LookupFunction } from 'node:net';
 import { pipeline } from 'node:stream/promises';
+import { parse as parseDisposition } from 'content-disposition';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { SocksProxyAgent } from 'socks-proxy-agent';
 import { AppError } from '../errors.js';
+import { bare, blockList, isBlockedAddress } from '../proxy/blocked-addresses.js';
 import { upstreamAgent } from '../proxy/node-agent.js';
 import type { NormalizedProxy } from '../proxy/parse.js';
 import { explain } from '../proxy/probe.js';
@@ -47,66 +48,6 @@ const HEAD_BYTES = 4096;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 // No Accept-Encoding but identity: the bytes stored must be the file itself, not a gzip of it.
 const HEADERS = { 'user-agent': 'wa-multi-session (media fetch)', accept: '*/*', 'accept-encoding': 'identity' };
-
-// What a client-given URL must not reach: this machine, its networks, and what is not unicast.
-const V4_BLOCKED: [string, number][] = [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
-];
-const V6_BLOCKED: [string, number][] = [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]];
-
-const bare = (host: string): string => host.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
-
-/** The blocked ranges plus every address of this machine's interfaces as they are now. */
-export function blockList(): BlockList {
-  const list = new BlockList();
-  for (const [net, prefix] of V4_BLOCKED) list.addSubnet(net, prefix, 'ipv4');
-  for (const [net, prefix] of V6_BLOCKED) list.addSubnet(net, prefix, 'ipv6');
-  for (const entries of Object.values(os.networkInterfaces())) {
-    for (const { address } of entries ?? []) {
-      const ip = bare(address);
-      if (isIP(ip)) list.addAddress(ip, isIP(ip) === 4 ? 'ipv4' : 'ipv6');
-    }
-  }
-  return list;
-}
-
-/** The eight 16-bit groups of a valid IPv6 address (a dotted IPv4 tail included). */
-function groups(v6: string): number[] {
-  let text = v6.toLowerCase();
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [left = '', right] = text.split('::');
-  const parse = (part: string): number[] => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const head = parse(left);
-  const tail = right === undefined ? [] : parse(right);
-  return [...head, ...Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-}
-
-/** The IPv4 address an IPv6 one stands for (mapped, compatible, NAT64, 6to4): it reaches that. */
-function embeddedV4(v6: string): string | undefined {
-  const g = groups(v6);
-  const v4 = (hi = 0, lo = 0): string => `${String(hi >> 8)}.${String(hi & 255)}.${String(lo >> 8)}.${String(lo & 255)}`;
-  const zero = (from: number, to: number): boolean => g.slice(from, to).every((x) => x === 0);
-  if (zero(0, 5) && (g[5] === 0xffff || g[5] === 0)) return v4(g[6], g[7]);
-  if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return v4(g[6], g[7]);
-  if (g[0] === 0x2002) return v4(g[1], g[2]);
-  return undefined;
-}
-
-/** Whether a URL may not reach `address`; anything that is not an IP address is refused. */
-export function isBlockedAddress(address: string, list: BlockList = blockList()): boolean {
-  const ip = bare(address);
-  const family = isIP(ip);
-  if (family === 4) return list.check(ip, 'ipv4');
-  if (family !== 6) return true;
-  if (list.check(ip, 'ipv6')) return true;
-  const v4 = embeddedV4(ip);
-  return v4 !== undefined && list.check(v4, 'ipv4');
-}
 
 type IsBlocked = (address: string) => boolean;
 
@@ -263,22 +204,26 @@ function safeName(name: string | undefined): string | undefined {
   return clean === '' || clean === '.' || clean === '..' ? undefined : clean.slice(0, 255);
 }
 
-function decoded(text: string, latin1 = false): string {
-  if (latin1) return text.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+/** The URL path's last segment, percent-decoded (left as it is when it does not decode). */
+function lastSegment(pathname: string): string {
+  const last = pathname.split('/').pop() ?? '';
   try {
-    return decodeURIComponent(text);
+    return decodeURIComponent(last);
   } catch {
-    return text;
+    return last;
   }
 }
 
-/** Content-Disposition's filename* (RFC 5987), else its filename. */
+/** Content-Disposition's filename (its RFC 8187 `filename*` first), as a name to offer the recipient. */
 export function dispositionFilename(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  const extended = /(?:^|;)\s*filename\*\s*=\s*([\w!#$%&+^`{}~-]*)'[^']*'([^;\s]*)/i.exec(header);
-  if (extended?.[2]) return safeName(decoded(extended[2], extended[1]?.toLowerCase() === 'iso-8859-1'));
-  const quoted = /(?:^|;)\s*filename\s*=\s*"((?:[^"\\]|\\.)*)"/i.exec(header)?.[1]?.replace(/\\(.)/g, '$1');
-  return safeName(quoted ?? /(?:^|;)\s*filename\s*=\s*([^;\s]+)/i.exec(header)?.[1]);
+  try {
+    const { parameters } = parseDisposition(header);
+    return safeName(parameters.filename);
+  } catch {
+    // A header the parser refuses names no file.
+    return undefined;
+  }
 }
 
 async function save(f: Fetch, res: http.IncomingMessage): Promise<FetchedMedia> {
@@ -322,7 +267,7 @@ async function save(f: Fetch, res: http.IncomingMessage): Promise<FetchedMedia> 
     size: f.bytes,
     contentType: type || undefined,
     head: Buffer.concat(head),
-    filename: dispositionFilename(res.headers['content-disposition']) ?? safeName(decoded(f.url.pathname.split('/').pop() ?? '')),
+    filename: dispositionFilename(res.headers['content-disposition']) ?? safeName(lastSegment(f.url.pathname)),
     finalUrl: f.url.href,
   };
 }

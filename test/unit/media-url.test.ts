@@ -12,9 +12,9 @@ import {
   dispositionFilename,
   fetchMediaToFile,
   fetchMediaWith,
-  isBlockedAddress,
   type FetchMediaOptions,
 } from '../../src/sessions/media-url.js';
+import { isBlockedAddress } from '../../src/proxy/blocked-addresses.js';
 import { tempDir } from '../helpers/env.js';
 import { deadPort, httpProxy, openAfterSettling, silentPeer, socks5Proxy, type SilentPeer, type TestProxy } from '../helpers/proxies.js';
 
