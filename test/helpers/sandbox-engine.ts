@@ -1,9 +1,10 @@
-import { mock } from 'node:test';
+import { afterEach, beforeEach, mock } from 'node:test';
 import path from 'node:path';
 import { SandboxEngine } from '../../src/engines/sandbox.js';
 import type { EngineContext, EngineEvents } from '../../src/engines/types.js';
 import { AppError, type ErrorCode } from '../../src/errors.js';
 import { resolveConfig, type SessionConfig } from '../../src/sessions/config.js';
+import { tempDir } from './env.js';
 
 /**
  * In-process sandbox engines on one session folder, driven on node:test's mocked setTimeout (the
@@ -99,4 +100,23 @@ export class SandboxFolder {
   async stopAll(): Promise<void> {
     for (const e of this.#engines.splice(0)) await e.stop();
   }
+}
+
+/**
+ * A fresh sandbox folder for each test of the calling describe(), on the mocked setTimeout clock;
+ * its engines are stopped and the folder removed after each. Read `.folder` and `.dir` inside tests.
+ */
+export function useSandboxFolder(): { folder: SandboxFolder; dir: string } {
+  const ctx = {} as { folder: SandboxFolder; dir: string; cleanup: () => Promise<void> };
+  beforeEach(async () => {
+    const tmp = await tempDir();
+    Object.assign(ctx, { dir: tmp.dir, cleanup: tmp.cleanup, folder: new SandboxFolder(tmp.dir) });
+    mock.timers.enable({ apis: ['setTimeout'] });
+  });
+  afterEach(async () => {
+    mock.timers.reset();
+    await ctx.folder.stopAll();
+    await ctx.cleanup();
+  });
+  return ctx;
 }

@@ -1,10 +1,7 @@
-import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { tempDir } from '../helpers/env.js';
-import { appError, next, SandboxFolder } from '../helpers/sandbox-engine.js';
+import { appError, next, useSandboxFolder } from '../helpers/sandbox-engine.js';
 import type { SandboxEngine } from '../../src/engines/sandbox.js';
-
-type Tmp = Awaited<ReturnType<typeof tempDir>>;
 
 const ADA = '15550100001@c.us';
 const BOB = '15550100002@c.us';
@@ -12,24 +9,11 @@ const CAROL = '15550100003@c.us';
 const STRANGER = '4915112345678@c.us';
 
 describe('sandbox engine: contacts and groups', () => {
-  let tmp: Tmp;
-  let folder: SandboxFolder;
-
-  beforeEach(async () => {
-    tmp = await tempDir();
-    folder = new SandboxFolder(tmp.dir);
-    mock.timers.enable({ apis: ['setTimeout'] });
-  });
-
-  afterEach(async () => {
-    mock.timers.reset();
-    await folder.stopAll();
-    await tmp.cleanup();
-  });
+  const t = useSandboxFolder();
 
   /** A ready engine and the account it linked as. */
   async function linked(phoneNumber?: string): Promise<{ e: SandboxEngine; id: string }> {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     const ready = next(e, 'status', (s) => s.status === 'ready');
     const code = phoneNumber === undefined ? undefined : (await e.requestPairingCode(phoneNumber)).code;
     await e.scan(code);
@@ -62,7 +46,7 @@ describe('sandbox engine: contacts and groups', () => {
     assert.deepEqual(await e.checkNumber(STRANGER), { exists: true, chatId: STRANGER });
     assert.deepEqual(await e.getContact(STRANGER), { id: STRANGER, name: null, pushname: null, isBusiness: false });
     await e.stop();
-    const again = await folder.restored();
+    const again = await t.folder.restored();
     assert.deepEqual(await again.checkNumber(STRANGER), { exists: true, chatId: STRANGER });
   });
 
@@ -133,7 +117,7 @@ describe('sandbox engine: contacts and groups', () => {
     assert.deepEqual(await e.groupInviteCode(group.id), invite);
     assert.notEqual((await e.groupInviteCode(other.id)).code, invite.code);
     await e.stop();
-    const again = await folder.restored();
+    const again = await t.folder.restored();
     assert.deepEqual(await again.groupInviteCode(group.id), invite);
     assert.deepEqual(await again.listGroups(), [group, other]);
   });
@@ -147,7 +131,7 @@ describe('sandbox engine: contacts and groups', () => {
   });
 
   it('lets only an admin change participants or give the invite link', async () => {
-    // Linked as one number, the account makes a group with Bob; then Bob's phone links to the folder.
+    // Linked as one number, the account makes a group with Bob; then Bob's phone links to the t.folder.
     const first = await linked('4930123456');
     const group = await first.e.createGroup({ name: 'Team', participants: [BOB] });
     await first.e.logout();
@@ -175,7 +159,7 @@ describe('sandbox engine: contacts and groups', () => {
   });
 
   it('refuses contacts and groups before the session is ready', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     const attempts = [
       e.checkNumber(ADA),
       e.getContact(ADA),

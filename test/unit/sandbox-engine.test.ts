@@ -1,35 +1,19 @@
-import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { AckEvent, EngineStatus, QrCode } from '../../src/engines/types.js';
-import { tempDir } from '../helpers/env.js';
-import { appError, next, SandboxFolder, settle } from '../helpers/sandbox-engine.js';
-
-type Tmp = Awaited<ReturnType<typeof tempDir>>;
+import { appError, next, useSandboxFolder, settle } from '../helpers/sandbox-engine.js';
 
 describe('sandbox engine', () => {
-  let tmp: Tmp;
-  let folder: SandboxFolder;
-
-  beforeEach(async () => {
-    tmp = await tempDir();
-    folder = new SandboxFolder(tmp.dir);
-    mock.timers.enable({ apis: ['setTimeout'] });
-  });
-
-  afterEach(async () => {
-    mock.timers.reset();
-    await folder.stopAll();
-    await tmp.cleanup();
-  });
+  const t = useSandboxFolder();
 
   it('is named sandbox', () => {
-    assert.equal(folder.engine().name, 'sandbox');
+    assert.equal(t.folder.engine().name, 'sandbox');
   });
 
   it('shows a real PNG QR at start and rotates it every 20 s', async () => {
-    const e = folder.engine();
+    const e = t.folder.engine();
     const first = next(e, 'qr');
     const ready = next(e, 'status', (s) => s.status === 'qr_ready');
     await e.start();
@@ -48,7 +32,7 @@ describe('sandbox engine', () => {
   });
 
   it('fails with a plain reason, not retryable, when nobody scans within qrTimeout', async () => {
-    const e = folder.engine({ qrTimeout: 30 });
+    const e = t.folder.engine({ qrTimeout: 30 });
     const failed = next(e, 'status', (s) => s.status === 'failed');
     await e.start();
     await settle();
@@ -60,7 +44,7 @@ describe('sandbox engine', () => {
   });
 
   it('goes authenticated then ready on scan, and restores the login on the next start without a QR', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     const authenticated = next(e, 'status', (s) => s.status === 'authenticated');
     const ready = next(e, 'status', (s) => s.status === 'ready');
     await e.scan();
@@ -70,7 +54,7 @@ describe('sandbox engine', () => {
     assert.match(status.me?.id ?? '', /^\d{10}@c\.us$/);
     await e.stop();
 
-    const again = folder.engine();
+    const again = t.folder.engine();
     let qrs = 0;
     again.on('qr', () => (qrs += 1));
     const restored = next(again, 'status', (s) => s.status === 'ready');
@@ -82,7 +66,7 @@ describe('sandbox engine', () => {
   });
 
   it('scans on its own with autoScan', async () => {
-    const e = folder.engine({ sandbox: { autoScan: true } });
+    const e = t.folder.engine({ sandbox: { autoScan: true } });
     const authenticated = next(e, 'status', (s) => s.status === 'authenticated');
     const ready = next(e, 'status', (s) => s.status === 'ready');
     await e.start();
@@ -96,7 +80,7 @@ describe('sandbox engine', () => {
   });
 
   it('sends with WhatsApp-like ids, records the outbox, and acks sent → delivered → read', async () => {
-    const e = await folder.ready();
+    const e = await t.folder.ready();
     const acks: AckEvent[] = [];
     e.on('ack', (a) => acks.push(a));
     const sent = await e.sendText({ chatId: '1234567890@c.us', content: 'hi' });
@@ -110,13 +94,13 @@ describe('sandbox engine', () => {
   });
 
   it('refuses to send before it is ready', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     await assert.rejects(e.sendText({ chatId: '1234567890@c.us', content: 'hi' }), appError('SESSION_NOT_READY'));
   });
 
   it('logout removes the saved login and reports stopped', async () => {
-    const e = await folder.ready();
-    const login = path.join(tmp.dir, 'session-data', 'sandbox-login.json');
+    const e = await t.folder.ready();
+    const login = path.join(t.dir, 'session-data', 'sandbox-login.json');
     assert.equal(existsSync(login), true);
     const stopped = next(e, 'status', (s) => s.status === 'stopped');
     await e.logout();
@@ -125,7 +109,7 @@ describe('sandbox engine', () => {
   });
 
   it('stops acking once stopped: no event after stop()', async () => {
-    const e = await folder.ready();
+    const e = await t.folder.ready();
     const acks: AckEvent[] = [];
     e.on('ack', (a) => acks.push(a));
     await e.sendText({ chatId: '1234567890@c.us', content: 'hi' });

@@ -1,32 +1,16 @@
-import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PairingCode } from '../../src/engines/types.js';
 import { AppError } from '../../src/errors.js';
-import { tempDir } from '../helpers/env.js';
-import { appError, next, SandboxFolder, settle } from '../helpers/sandbox-engine.js';
-
-type Tmp = Awaited<ReturnType<typeof tempDir>>;
+import { appError, next, useSandboxFolder, settle } from '../helpers/sandbox-engine.js';
 
 const CODE = /^[A-Z2-9]{4}-[A-Z2-9]{4}$/;
 
 describe('sandbox engine: linking by phone number', () => {
-  let tmp: Tmp;
-  let folder: SandboxFolder;
-
-  beforeEach(async () => {
-    tmp = await tempDir();
-    folder = new SandboxFolder(tmp.dir);
-    mock.timers.enable({ apis: ['setTimeout'] });
-  });
-
-  afterEach(async () => {
-    mock.timers.reset();
-    await folder.stopAll();
-    await tmp.cleanup();
-  });
+  const t = useSandboxFolder();
 
   it('gives a pairing code while the QR shows, announces it, and links as that number when the phone enters it', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     const announced = next(e, 'pairing_code');
     const given = await e.requestPairingCode('4915112345678');
     assert.match(given.code, CODE);
@@ -39,7 +23,7 @@ describe('sandbox engine: linking by phone number', () => {
     assert.deepEqual((await ready).me, { id: '4915112345678@c.us', name: 'Sandbox Phone' });
     await e.stop();
 
-    const again = folder.engine();
+    const again = t.folder.engine();
     const restored = next(again, 'status', (s) => s.status === 'ready');
     await again.start();
     mock.timers.tick(300);
@@ -47,7 +31,7 @@ describe('sandbox engine: linking by phone number', () => {
   });
 
   it('takes the code as a person types it: any case, with or without the dash', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     const { code } = await e.requestPairingCode('+49 151 1234-5678');
     const ready = next(e, 'status', (s) => s.status === 'ready');
     await e.scan(code.replace('-', '').toLowerCase());
@@ -56,7 +40,7 @@ describe('sandbox engine: linking by phone number', () => {
   });
 
   it('refuses a wrong code, naming body.code, and stays ready for the right one', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     const first = await e.requestPairingCode('4915112345678');
     const latest = await e.requestPairingCode('4915112345678');
     // Only the last code given counts (a new request replaces the old one).
@@ -70,12 +54,12 @@ describe('sandbox engine: linking by phone number', () => {
   });
 
   it('refuses a code when none was asked for', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     await assert.rejects(e.scan('ABCD-EFGH'), appError('VALIDATION_ERROR', ['body.code']));
   });
 
   it('still links by QR after a code was asked for', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     await e.requestPairingCode('4915112345678');
     const ready = next(e, 'status', (s) => s.status === 'ready');
     await e.scan();
@@ -84,25 +68,25 @@ describe('sandbox engine: linking by phone number', () => {
   });
 
   it('gives no code outside qr_ready, saying the status', async () => {
-    const e = folder.engine();
+    const e = t.folder.engine();
     await assert.rejects(e.requestPairingCode('4915112345678'), (err: unknown) =>
       appError('SESSION_NOT_READY')(err) && /initializing/.test((err as AppError).message),
     );
-    const ready = await folder.ready();
+    const ready = await t.folder.ready();
     await assert.rejects(ready.requestPairingCode('4915112345678'), (err: unknown) =>
       appError('SESSION_NOT_READY')(err) && /the session is ready/.test((err as AppError).message) && (err as AppError).status === 409,
     );
   });
 
   it('refuses a phone number that is none, naming body.phoneNumber', async () => {
-    const e = await folder.showingQr();
+    const e = await t.folder.showingQr();
     for (const phoneNumber of ['', '12', 'call me', '1'.repeat(21)]) {
       await assert.rejects(e.requestPairingCode(phoneNumber), appError('VALIDATION_ERROR', ['body.phoneNumber']), phoneNumber);
     }
   });
 
   it('asks for a code at start when launched with a link code', async () => {
-    const e = folder.engine({}, { linkCode: '4915112345678' });
+    const e = t.folder.engine({}, { linkCode: '4915112345678' });
     const announced: PairingCode[] = [];
     e.on('pairing_code', (p) => announced.push(p));
     await e.start();

@@ -86,33 +86,27 @@ export interface WaGroupCreation {
   participants?: unknown;
 }
 
+/** open-wa's sendImage (and sendFile, which is sendImage): to, file, filename, caption, quotedMsgId, waitForId, ptt, withoutPreview. */
+type SendImageCall = (
+  to: string,
+  file: string,
+  filename: string,
+  caption: string,
+  quotedMsgId?: string,
+  waitForId?: boolean,
+  ptt?: boolean,
+  withoutPreview?: boolean,
+) => Promise<string | boolean>;
+
 export interface WaClient {
   getHostNumber(): Promise<string>;
   getMe(): Promise<{ pushname?: string; name?: string; formattedName?: string } | undefined>;
   sendText(to: string, content: string): Promise<unknown>;
   reply(to: string, content: string, quotedMsgId: string): Promise<unknown>;
   /** An id (waitForId), `true`, or `false` for every refusal; `withoutPreview`: as a document. */
-  sendImage(
-    to: string,
-    file: string,
-    filename: string,
-    caption: string,
-    quotedMsgId?: string,
-    waitForId?: boolean,
-    ptt?: boolean,
-    withoutPreview?: boolean,
-  ): Promise<string | boolean>;
+  sendImage: SendImageCall;
   /** sendImage itself (Client.js). */
-  sendFile(
-    to: string,
-    file: string,
-    filename: string,
-    caption: string,
-    quotedMsgId?: string,
-    waitForId?: boolean,
-    ptt?: boolean,
-    withoutPreview?: boolean,
-  ): Promise<string | boolean>;
+  sendFile: SendImageCall;
   /** sendImage(to, file, 'ptt.ogg', '', quoted, true, true): typed MessageId, answers as sendImage. */
   sendPtt(to: string, file: string, quotedMsgId?: string): Promise<string | boolean>;
   /** sendFile(to, file, 'file.mp3', '', quoted, true): typed MessageId, answers as sendImage. */
