@@ -5,13 +5,13 @@
 //
 // See bench/README.md for what each figure means.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, pss, rss, sleep, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess } from './lib.js';
+import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, pss, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess } from './lib.js';
 
 const STARTUP_RUNS = 5;
 const SESSIONS = 20;
@@ -102,38 +102,9 @@ async function heapUsed(server: Server): Promise<number | null> {
   return mem.data?.memory?.heapUsed ?? mem.memory?.heapUsed ?? null;
 }
 
-/** Direct children of a process, from /proc/<pid>/task/<tid>/children. */
-function childPids(pid: number): number[] {
-  const pids = new Set<number>();
-  const taskDir = `/proc/${pid}/task`;
-  if (!existsSync(taskDir)) return [];
-  for (const tid of readdirSync(taskDir)) {
-    try {
-      for (const p of readFileSync(`${taskDir}/${tid}/children`, 'utf8').trim().split(/\s+/)) if (p) pids.add(Number(p));
-    } catch {
-      // thread ended meanwhile
-    }
-  }
-  return [...pids];
-}
-
 /** The session workers among a server's children: pid → session id. */
 function workers(serverPid: number): Map<number, string> {
-  const found = new Map<number, string>();
-  for (const pid of childPids(serverPid)) {
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (!args.some((a) => /worker\/main\.(js|ts)$/.test(a))) continue;
-    const i = args.indexOf('--session');
-    found.set(pid, i >= 0 ? (args[i + 1] ?? '?') : '?');
-    const started = startTime(pid);
-    if (started !== null) seenWorkers.set(pid, started);
-  }
-  return found;
+  return sessionWorkers(serverPid, seenWorkers);
 }
 
 function table(headers: string[], rows: string[][]): string {

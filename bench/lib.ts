@@ -1,7 +1,7 @@
 // Helpers shared by the benchmarks in this folder (bench/backbone.ts, bench/wa-automate.ts).
 // Linux only: the memory and process figures come from /proc.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -241,4 +241,41 @@ export function mib(bytes: number | null | undefined, unit = 'MiB'): string {
 /** Milliseconds with `digits` decimals; 'n/a' for null. */
 export function ms(value: number | null | undefined, digits = 1): string {
   return value === null || value === undefined ? 'n/a' : `${value.toFixed(digits)} ms`;
+}
+
+/** Direct children of a process, from /proc/<pid>/task/<tid>/children. */
+export function childPids(pid: number): number[] {
+  const pids = new Set<number>();
+  const taskDir = `/proc/${String(pid)}/task`;
+  if (!existsSync(taskDir)) return [];
+  for (const tid of readdirSync(taskDir)) {
+    try {
+      for (const p of readFileSync(`${taskDir}/${tid}/children`, 'utf8').trim().split(/\s+/)) if (p) pids.add(Number(p));
+    } catch {
+      // thread ended meanwhile
+    }
+  }
+  return [...pids];
+}
+
+/**
+ * The session workers among a server's children: pid → session id. Each one found is also put in
+ * `seen` (pid → its start time), so a bench can tell later whether it still runs.
+ */
+export function sessionWorkers(serverPid: number, seen?: Map<number, string>): Map<number, string> {
+  const found = new Map<number, string>();
+  for (const pid of childPids(serverPid)) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!args.some((a) => /worker\/main\.(js|ts)$/.test(a))) continue;
+    const i = args.indexOf('--session');
+    found.set(pid, i >= 0 ? (args[i + 1] ?? '?') : '?');
+    const started = startTime(pid);
+    if (seen && started !== null) seen.set(pid, started);
+  }
+  return found;
 }

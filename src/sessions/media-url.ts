@@ -234,7 +234,8 @@ async function save(f: Fetch, res: http.IncomingMessage): Promise<FetchedMedia> 
   const handle = await open(f.opts.dest, 'wx', 0o600);
   f.created = true;
   f.phase = 'body';
-  const out = handle.createWriteStream();
+  // Flushed to disk before it closes: a queued send's file must survive a power loss as its job does.
+  const out = handle.createWriteStream({ flush: true });
   const head: Buffer[] = [];
   let headLength = 0;
   try {
