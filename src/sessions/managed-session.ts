@@ -77,6 +77,8 @@ export class ManagedSession {
   #deleted = false;
   /** Failed for good: its desired state is being written as stopped. */
   #releasing = false;
+  /** That write, which shutdown waits for (it must not land in a folder being removed). */
+  #release: Promise<void> = Promise.resolve();
   /** The phone number of a launch that links by pairing code (that launch only). */
   #linkCode: string | undefined;
 
@@ -121,7 +123,7 @@ export class ManagedSession {
         // The slot is free at once (a client told "failed" may create another session right away);
         // should the write fail, the record still says running and the slot is held again.
         this.#releasing = true;
-        this.#persist('stopped')
+        this.#release = this.#persist('stopped')
           .catch((err: unknown) => this.session.log('error', describeError(err)))
           .finally(() => {
             this.#releasing = false;
@@ -177,6 +179,25 @@ export class ManagedSession {
       await this.#deps.store.requireRealFolders(this.id);
       await this.#runner.stop();
       await this.#startLocked();
+    });
+  }
+
+  /**
+   * The memory cap (maxMemoryMB): its processes stayed above it, so its worker and browser end and
+   * start again, the login kept; `reason` is the session's error on the way (event session.status)
+   * and the restart counts in `restarts`. Only a session that should run and still runs (the worker
+   * `pid` that was sampled, when given) is restarted; answers whether it was.
+   */
+  async restartForMemory(reason: string, pid?: number): Promise<boolean> {
+    if (this.#deleted) return false;
+    return this.#lock.run(async () => {
+      if (this.#deleted || !this.wantsToRun || this.#deps.isShuttingDown() || !this.#runner.running) return false;
+      if (pid !== undefined && this.#runner.pid !== pid) return false;
+      await this.#deps.store.requireRealFolders(this.id);
+      this.session.log('warn', reason);
+      this.session.restarts += 1;
+      await this.#runner.recycle(reason);
+      return true;
     });
   }
 
@@ -351,8 +372,9 @@ export class ManagedSession {
   }
 
   /** Server shutdown: stop without changing the desired state, and never start again. */
-  close(): Promise<void> {
-    return this.#runner.close();
+  async close(): Promise<void> {
+    await this.#runner.close();
+    await this.#release;
   }
 
   /** The shutdown deadline passed: every process of this session ends now. */
