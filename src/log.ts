@@ -21,6 +21,8 @@ export interface LoggerOptions {
   debug?: string | undefined;
   /** Tests pass a stream to capture output; the server writes to stdout. */
   stream?: NodeJS.WritableStream;
+  /** `text` (default): one readable line; `json`: one JSON object per line, for a log shipper. */
+  format?: 'text' | 'json' | undefined;
 }
 
 export type Logger = winston.Logger;
@@ -47,6 +49,16 @@ export function createRootLogger(opts: LoggerOptions): Logger {
     const session = typeof info.session === 'string' ? ` [${info.session}]` : '';
     return `${String(info.timestamp)} ${info.level.toUpperCase().padEnd(5)}${ns}${session} ${String(info.message)}`;
   });
+  // {timestamp, level, ns, session?, message}: the same fields as a text line, nothing else.
+  const json = winston.format.printf((info) =>
+    JSON.stringify({
+      timestamp: info.timestamp,
+      level: info.level,
+      ...(typeof info.ns === 'string' ? { ns: info.ns } : {}),
+      ...(typeof info.session === 'string' ? { session: info.session } : {}),
+      message: String(info.message),
+    }),
+  );
   const transport = opts.stream
     ? new winston.transports.Stream({ stream: opts.stream })
     : new winston.transports.Console();
@@ -57,7 +69,7 @@ export function createRootLogger(opts: LoggerOptions): Logger {
       namespaceFilter(),
       mask(),
       winston.format.timestamp(),
-      line,
+      opts.format === 'json' ? json : line,
     ),
     transports: [transport],
   });

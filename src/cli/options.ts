@@ -35,6 +35,13 @@ export interface ServerConfig {
   readonly webhookEvents: readonly string[] | undefined;
   /** Media by URL may come from this machine's own and private addresses. */
   readonly allowPrivateUrls: boolean;
+  /** GET /metrics without the API key. */
+  readonly metricsPublic: boolean;
+  /** Express's `trust proxy` (undefined: not behind a proxy; req.ip is the peer). */
+  readonly trustProxy: boolean | number | string | undefined;
+  readonly logFormat: LogFormat;
+  /** The default of a session's maxMemoryMB (0: no cap). */
+  readonly maxMemoryMB: number;
 }
 
 /** A flag value that cannot work: start-up stops with this one line and exit code 2. */
@@ -110,6 +117,18 @@ export function buildProgram(version: string): Command {
     )
     .addOption(new Option('--webhook-secret <secret>', 'whsec_<base64>: signs the server-wide webhooks').env('MULTI_SESSION_WEBHOOK_SECRET'))
     .addOption(new Option('--webhook-events <names>', 'comma-separated events for the server-wide webhooks (default: all)').env('MULTI_SESSION_WEBHOOK_EVENTS'))
+    .addOption(new Option('--metrics-public', 'serve GET /metrics without the API key (for a scraper on a private network)').env('MULTI_SESSION_METRICS_PUBLIC'))
+    .addOption(
+      new Option('--trust-proxy <value>', "behind a reverse proxy: Express's trust proxy (true, a hop count, or addresses/subnets such as loopback,10.0.0.0/8)").env(
+        'MULTI_SESSION_TRUST_PROXY',
+      ),
+    )
+    .addOption(new Option('--log-format <format>', 'text or json (one JSON object per line)').default('text').env('MULTI_SESSION_LOG_FORMAT'))
+    .addOption(
+      new Option('--max-memory-mb <n>', "default memory cap of a session's process tree (PSS), restarted above it; 0: none").default('0').env(
+        'MULTI_SESSION_MAX_MEMORY_MB',
+      ),
+    )
     .addOption(
       new Option('--allow-private-urls', "let send-* fetch media by URL from this machine's own, loopback, link-local and private addresses").env(
         'MULTI_SESSION_ALLOW_PRIVATE_URLS',
@@ -141,6 +160,10 @@ interface RawOptions {
   mediaRetentionDays: string;
   webhookUrl?: string[] | string;
   allowPrivateUrls?: boolean | string;
+  metricsPublic?: boolean | string;
+  trustProxy?: string;
+  logFormat: string;
+  maxMemoryMb: string;
   webhookSecret?: string;
   webhookEvents?: string;
 }
@@ -204,6 +227,26 @@ function webhookEvents(raw: string | undefined): readonly string[] | undefined {
   return Object.freeze(list);
 }
 
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+function flag(value: boolean | string | undefined): boolean {
+  return value === true || value === 'true' || value === '1';
+}
+
+/** `true`/`false`, a hop count, or a comma-separated list of addresses, subnets or Express's names (loopback...). */
+function trustProxy(raw: string | undefined): boolean | number | string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  if (value === 'true') return true;
+  if (value === 'false') return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const parts = value.split(',').map((p) => p.trim());
+  const ok = parts.every((p) => /^(loopback|linklocal|uniquelocal)$/.test(p) || /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(p));
+  if (!ok) throw new ConfigError(`--trust-proxy must be true, a hop count, or addresses/subnets such as loopback,10.0.0.0/8, got "${value}"`);
+  return parts.join(',');
+}
+
 /** argv → a validated, frozen config. Throws ConfigError, or CommanderError for --help/--version. */
 export function parseConfig(argv: string[], version: string): ServerConfig {
   const program = buildProgram(version);
@@ -242,7 +285,11 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
     webhookUrls: Object.freeze(webhookUrls(raw.webhookUrl)),
     webhookSecret: webhookSecret(raw.webhookSecret),
     webhookEvents: webhookEvents(raw.webhookEvents),
-    allowPrivateUrls: raw.allowPrivateUrls === true || raw.allowPrivateUrls === 'true' || raw.allowPrivateUrls === '1',
+    allowPrivateUrls: flag(raw.allowPrivateUrls),
+    metricsPublic: flag(raw.metricsPublic),
+    trustProxy: trustProxy(raw.trustProxy),
+    logFormat: oneOf('--log-format', LOG_FORMATS)(raw.logFormat),
+    maxMemoryMB: integer('--max-memory-mb', 0, 1_048_576)(raw.maxMemoryMb),
   });
 }
 

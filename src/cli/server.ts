@@ -70,7 +70,7 @@ const NO_WEBHOOKS: readonly WebhookConfig[] = Object.freeze([]);
 
 /** Wires the server by hand, in one place: store, manager, app, port. */
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
-  const logger = opts.logger ?? createRootLogger({ level: config.logLevel, debug: process.env.DEBUG });
+  const logger = opts.logger ?? createRootLogger({ level: config.logLevel, debug: process.env.DEBUG, format: config.logFormat });
   const log = childLogger(logger, 'wa:server');
   registerSecret(config.apiKey);
   const version = packageVersion();
@@ -165,6 +165,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     rateLimit: config.rateLimit,
     sendRateLimit: config.sendRateLimit,
     corsOrigins: config.corsOrigins,
+    trustProxy: config.trustProxy,
     publicDir: opts.publicDir ?? path.join(root, 'public'),
     heartbeatMs: opts.heartbeatMs,
     info: {

@@ -52,6 +52,8 @@ export interface AppDeps {
   sendRateLimit?: number;
   corsOrigins?: readonly string[];
   heartbeatMs?: number;
+  /** Express's `trust proxy` (--trust-proxy): which X-Forwarded-For hops name the client. */
+  trustProxy?: boolean | number | string | undefined;
 }
 
 export interface App {
@@ -95,6 +97,8 @@ export function createApp(deps: AppDeps): App {
 
   const app = express();
   app.disable('x-powered-by');
+  // Behind a reverse proxy, the client's address (rate limits, logs) comes from X-Forwarded-For.
+  app.set('trust proxy', deps.trustProxy ?? false);
   app.set('etag', false);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();

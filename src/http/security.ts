@@ -63,7 +63,8 @@ function limiter(limit: number, key: (req: Parameters<RequestHandler>[0]) => str
     handler: (_req, res, next) => {
       next(new AppError('RATE_LIMITED', `${what}: at most ${String(limit)} a minute; retry in ${String(res.getHeader('Retry-After') ?? 60)} s`));
     },
-    validate: { keyGeneratorIpFallback: false },
+    // `trust proxy` is the operator's explicit --trust-proxy: no second guess on the console.
+    validate: { keyGeneratorIpFallback: false, trustProxy: false },
     ...counting,
   });
 }
