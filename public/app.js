@@ -8,10 +8,11 @@ import { DetailView } from './js/detail.js';
 import { askForKey, confirmDialog } from './js/dialogs.js';
 import { byId, clear, h } from './js/dom.js';
 import { EventStream } from './js/events.js';
-import { duration, STATUSES, statusLabel } from './js/format.js';
+import { duration, mebibytes, percent, processCount, STATUSES, statusLabel } from './js/format.js';
 import { SessionList, setRelTime } from './js/list.js';
 import { announce, toast } from './js/notify.js';
 import { reasonOf } from './js/parts.js';
+import { refreshIntervalMs, VisiblePoller } from './js/poll.js';
 
 const RUNNING = new Set(['initializing', 'qr_ready', 'authenticated', 'ready', 'disconnected']);
 /** While linking: a pairing code stays useful (engines that ask for it as they launch start again). */
@@ -348,6 +349,10 @@ async function act(id, action) {
 
 // ---------------------------------------------------------------- server panel
 
+/**
+ * /info: the server panel, and what each session's processes use (`resources.sessions`, which no
+ * event carries: the page asks every 10 s while it is visible, see boot()).
+ */
 async function refreshInfo() {
   try {
     state.info = await api('GET', '/info');
@@ -356,6 +361,26 @@ async function refreshInfo() {
     return;
   }
   renderInfo();
+  applyResources(state.info?.resources?.sessions);
+}
+
+/**
+ * The latest sample of each session's processes (absent: none, it does not run). Only the memory
+ * figures are redrawn, never the rest of the session page (a message being typed stays).
+ */
+function applyResources(bySession) {
+  if (!bySession || typeof bySession !== 'object') return;
+  for (const [id, s] of [...state.sessions]) {
+    const next = bySession[id] ?? null;
+    const known = s.resources ?? null;
+    if (JSON.stringify(next) === JSON.stringify(known)) continue;
+    // An answer that left before a newer sample came (with a status event) does not undo it.
+    if (known && next && Date.parse(next.sampledAt) < Date.parse(known.sampledAt)) continue;
+    const updated = { ...s, resources: next };
+    state.sessions.set(id, updated);
+    list.updateResources(updated);
+    if (state.selected === id) detail.updateResources(updated);
+  }
 }
 
 function renderInfo() {
@@ -375,7 +400,26 @@ function renderInfo() {
     browser.append(h('span', { class: 'warn-mark', 'aria-hidden': 'true', text: '!' }), ' none: ', h('span', { text: wa?.reason ?? 'unknown' }));
   }
   browser.dataset.ok = String(Boolean(wa?.available));
+  renderMemory(info);
   renderUptime();
+}
+
+/** The sessions' processes (PSS, summed) and the server's own process (RSS). */
+function renderMemory(info) {
+  const total = info.resources?.total;
+  const sessions = byId('srv-sessions-memory');
+  if (total && total.sessions > 0) {
+    sessions.textContent = mebibytes(total.pssBytes);
+    const n = total.sessions === 1 ? '1 running session' : `${total.sessions} running sessions`;
+    sessions.title = `PSS of the processes of ${n}: RSS ${mebibytes(total.rssBytes)}, ${processCount(total.processes)}, CPU ${percent(total.cpuPercent)} of one core`;
+  } else {
+    sessions.textContent = '—';
+    sessions.title = 'No running session sampled yet (every 10 s)';
+  }
+  const server = byId('srv-memory');
+  const mem = info.memory;
+  server.textContent = mem ? mebibytes(mem.rss) : '—';
+  server.title = mem ? `RSS of the server process (JavaScript heap: ${mebibytes(mem.heapUsed)} used of ${mebibytes(mem.heapTotal)})` : '';
 }
 
 function renderUptime() {
@@ -488,7 +532,9 @@ async function boot() {
   setInterval(() => {
     for (const t of byId('session-list').querySelectorAll('time.rel')) setRelTime(t, t.getAttribute('datetime') ?? '');
   }, 5000);
-  setInterval(() => void refreshInfo(), 30_000);
+  // The server panel and the sessions' resource figures (sampled by the server every 10 s; no event
+  // carries them). `?refresh=<ms>` sets another period (js/poll.js).
+  new VisiblePoller(refreshInfo, refreshIntervalMs()).start();
 }
 
 void boot();

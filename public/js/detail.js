@@ -4,6 +4,7 @@ import { relTime, setPill, setRelTime, statusPill } from './list.js';
 import { PairingPanel } from './pairing.js';
 import { card, field, resultLine, setResult } from './parts.js';
 import { QueueCard } from './queue.js';
+import { ResourcesCard } from './resources.js';
 import { SendForm } from './send-form.js';
 
 const MAX_LOG_LINES = 1000;
@@ -117,6 +118,9 @@ export class DetailView {
     el.facts = h('dl', { class: 'facts' });
     const facts = card('Session', el.facts);
     facts.classList.add('facts-card');
+
+    // ---- what its processes use (refreshed every 10 s: updateResources) ----
+    el.resources = new ResourcesCard();
 
     // ---- link with a phone number (shown beside the QR while it waits) ----
     el.pair = new PairingPanel({
@@ -244,7 +248,7 @@ export class DetailView {
         h(
           'div',
           { class: 'detail-grid' },
-          h('div', { class: 'detail-col' }, el.error, el.qrCard, facts, el.sendCard, el.queue.el, el.sandboxCard, el.proxyCard, config),
+          h('div', { class: 'detail-col' }, el.error, el.qrCard, facts, el.resources.el, el.sendCard, el.queue.el, el.sandboxCard, el.proxyCard, config),
           h('div', { class: 'detail-col detail-col-wide' }, el.logsCard, messages),
         ),
       ),
@@ -280,6 +284,7 @@ export class DetailView {
       ['Restarts', String(session.restarts)],
     ];
     for (const [k, v] of rows) el.facts.append(h('div', { class: 'fact' }, h('dt', { text: k }), h('dd', {}, v)));
+    el.resources.render(session);
 
     // QR area
     if (!session.qrAvailable) this.qr = null;
@@ -297,6 +302,16 @@ export class DetailView {
     if (el.sandboxCard) el.sandboxCard.hidden = !ready;
     el.send.setPaced(Boolean(session.config?.sendQueue));
     this.#renderQueueVisibility();
+  }
+
+  /**
+   * New figures of what the session's processes use (the page's periodic refresh): only the
+   * Resources card changes, so a message being typed, focus and open menus stay as they are.
+   */
+  updateResources(session) {
+    if (session.sessionId !== this.id) return;
+    this.session = session;
+    this.el.resources.render(session);
   }
 
   /** The queue matters while the session can send, or while jobs wait (they outlive a stop). */

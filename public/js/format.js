@@ -67,3 +67,34 @@ export function meLabel(me) {
   if (!me) return null;
   return me.name ? `${me.name} (${me.id})` : String(me.id);
 }
+
+const MIB = 1024 * 1024;
+
+/** "312 MiB" (one decimal under 10 MiB, GiB from 10 GiB up); "—" for no figure. */
+export function mebibytes(bytes) {
+  if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 0) return '—';
+  const mib = bytes / MIB;
+  if (mib >= 10_240) return `${(mib / 1024).toFixed(1)} GiB`;
+  if (mib < 10) return `${mib.toFixed(1)} MiB`;
+  return `${Math.round(mib)} MiB`;
+}
+
+/** "3.5 %" (one decimal under 10); "—" for no figure. */
+export function percent(value) {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return '—';
+  return `${value < 10 ? value.toFixed(1) : String(Math.round(value))} %`;
+}
+
+/** "1 process", "7 processes". */
+export function processCount(n) {
+  return n === 1 ? '1 process' : `${String(n)} processes`;
+}
+
+/**
+ * A session's `resources` in one sentence (a title attribute): PSS, RSS, processes, CPU, when.
+ * null: no sample (not running, or not sampled yet).
+ */
+export function resourcesSummary(r) {
+  if (!r) return 'No figures yet: what its processes use is sampled every 10 s while it runs';
+  return `Its processes: PSS ${mebibytes(r.pssBytes)}, RSS ${mebibytes(r.rssBytes)}, ${processCount(r.processes)}, CPU ${percent(r.cpuPercent)} of one core (sampled ${absoluteTime(r.sampledAt)})`;
+}

@@ -1,5 +1,8 @@
 import { h } from './dom.js';
-import { absoluteTime, meLabel, relativeTime, statusLabel } from './format.js';
+import { absoluteTime, mebibytes, meLabel, relativeTime, resourcesSummary, statusLabel } from './format.js';
+
+/** The statuses in which a session runs a worker: its row shows what the worker's processes use. */
+const RUNNING = new Set(['initializing', 'qr_ready', 'authenticated', 'ready', 'disconnected']);
 
 /** A status pill: colour from data-status (styles.css), words for everyone. */
 export function statusPill(status) {
@@ -58,6 +61,17 @@ export class SessionList {
     this.#applyFilter(row);
   }
 
+  /**
+   * Only the memory figure of a session's row (the periodic refresh of `resources`: the rest of
+   * the row, and whatever has focus in it, stays as it is).
+   */
+  updateResources(session) {
+    const row = this.rows.get(session.sessionId);
+    if (!row) return;
+    row.session = session;
+    this.#fillResources(row, session);
+  }
+
   remove(id) {
     const row = this.rows.get(id);
     if (!row) return;
@@ -113,7 +127,11 @@ export class SessionList {
       activity: relTime(session.lastActivity),
       restarts: h('span', { class: 'row-restarts' }),
       errorText: h('span', { class: 'row-error-text' }),
+      memSep: h('span', { class: 'sep', 'aria-hidden': 'true', text: '·' }),
+      memValue: h('span'),
     };
+    // "312 MiB" alone says little to a screen reader: it hears "memory 312 MiB".
+    parts.mem = h('span', { class: 'row-mem' }, h('span', { class: 'sr-only', text: 'memory ' }), parts.memValue);
     parts.error = h('p', { class: 'row-error' }, parts.errorText);
     const li = h(
       'li',
@@ -131,6 +149,8 @@ export class SessionList {
         h('span', { class: 'row-activity' }, 'active ', parts.activity),
         h('span', { class: 'sep', 'aria-hidden': 'true', text: '·' }),
         parts.restarts,
+        parts.memSep,
+        parts.mem,
         logs,
       ),
       parts.error,
@@ -157,5 +177,18 @@ export class SessionList {
     parts.error.hidden = !s.error;
     parts.errorText.textContent = s.error ?? '';
     parts.error.title = s.error ?? '';
+    this.#fillResources(row, s);
+  }
+
+  /** PSS of the session's processes while it runs ("—" before the first sample); nothing when stopped. */
+  #fillResources(row, s) {
+    const { parts } = row;
+    const r = s.resources ?? null;
+    const shown = r !== null || RUNNING.has(s.status);
+    parts.mem.hidden = !shown;
+    parts.memSep.hidden = !shown;
+    parts.memValue.textContent = r ? mebibytes(r.pssBytes) : '—';
+    parts.mem.title = resourcesSummary(r);
+    parts.mem.dataset.sampled = String(r !== null);
   }
 }

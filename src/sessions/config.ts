@@ -92,6 +92,12 @@ export const sessionConfigShape = {
     .max(1000)
     .meta({ description: 'failures in a row, before any QR or login, after which the session stays failed (default 5; 0: never restart)' }),
   killProcessOnBrowserClose: z.boolean().meta({ description: 'end the session when its browser closes' }),
+  maxMemoryMB: z
+    .number()
+    .int()
+    .min(64)
+    .max(1_048_576)
+    .meta({ description: "restart the session when its processes (worker, browser and its children; PSS) stay above this many MiB for 3 samples in a row (10 s apart); its login survives. Default: the server's --max-memory-mb (none)" }),
   proxyServerCredentials: proxyCredentialsSchema,
   sandbox: z
     .strictObject({

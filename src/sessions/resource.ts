@@ -19,6 +19,18 @@ export type QrResource = z.infer<typeof qrResourceSchema>;
 
 export const meSchema = z.object({ id: z.string(), name: z.string().nullable() }).meta({ id: 'Me' });
 
+/** What a running session's processes use, sampled from /proc (worker, browser and its children). */
+export const resourcesSchema = z
+  .object({
+    processes: z.number().int(),
+    rssBytes: z.number().int().meta({ description: 'resident memory of every process of the tree, summed (shared pages counted in each)' }),
+    pssBytes: z.number().int().meta({ description: 'proportional set size of the tree: shared pages split among their users (what the session really costs)' }),
+    cpuPercent: z.number().meta({ description: 'CPU time used since the previous sample, in percent of one core' }),
+    sampledAt: z.string(),
+  })
+  .meta({ id: 'SessionResources' });
+export type SessionResources = z.infer<typeof resourcesSchema>;
+
 export const sessionResourceSchema = z
   .object({
     sessionId: z.string(),
@@ -32,6 +44,7 @@ export const sessionResourceSchema = z
     restarts: z.number().int(),
     qrAvailable: z.boolean(),
     config: sessionConfigSchema,
+    resources: resourcesSchema.nullable().meta({ description: 'sampled every 10 s while the session runs; null when it does not (or before the first sample)' }),
   })
   .meta({ id: 'Session' });
 export type SessionResource = z.infer<typeof sessionResourceSchema>;

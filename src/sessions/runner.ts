@@ -140,6 +140,24 @@ export class SessionRunner {
     if (this.session.status !== 'stopped') this.session.setStatus('stopped');
   }
 
+  /**
+   * Ends the worker and its whole tree (gently, as stop does, so the login data is written out)
+   * and starts a new one at once, on the same login: the memory cap. In between the session is
+   * `failed` with `reason`, as after a crash, so its status event says why; it counts as no
+   * failure in a row (the session worked). No-op when no worker runs. Call under the lock.
+   */
+  async recycle(reason: string): Promise<void> {
+    const worker = this.#worker;
+    if (!worker || worker.exited || this.#closed) return;
+    this.cancelRestart();
+    this.#worker = undefined;
+    this.#readySince = null;
+    this.#apply('failed', { error: reason });
+    void this.#end(worker, true);
+    await this.#endings();
+    await this.start();
+  }
+
   /** A fresh set of restart attempts and backoff: the session was started by a person. */
   resetAttempts(): void {
     this.#attempt = 0;

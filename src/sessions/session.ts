@@ -3,7 +3,7 @@ import { MASK, maskCredentialsInUrl, maskSecrets } from '../util/redact.js';
 import type { Logger, LogLevel } from '../log.js';
 import type { AckEvent, EngineName, IncomingMessage, Me, PairingCode, QrCode, SessionStatus } from '../engines/types.js';
 import type { SessionConfig } from './config.js';
-import type { LogEntry, MessageResource, QrResource, SessionResource } from './resource.js';
+import type { LogEntry, MessageResource, QrResource, SessionResource, SessionResources } from './resource.js';
 
 
 /** The status machine of API.md; anything else is a bug reported loudly, never applied. */
@@ -77,6 +77,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #me: Me | null = null;
   #qr: QrCode | null = null;
   #pairing: PairingCode | null = null;
+  #resources: SessionResources | null = null;
   restarts = 0;
   readonly #logs: LogEntry[] = [];
 
@@ -244,7 +245,17 @@ export class Session extends TypedEmitter<SessionEvents> {
       restarts: this.restarts,
       qrAvailable: this.#status === 'qr_ready' && this.#qr !== null,
       config: redactConfig(this.config),
+      resources: this.#resources,
     };
+  }
+
+  /** The latest sample of its processes (null: not running). Not an event: it changes every 10 s. */
+  get resources(): SessionResources | null {
+    return this.#resources;
+  }
+
+  setResources(resources: SessionResources | null): void {
+    this.#resources = resources;
   }
 
   #touch(): void {

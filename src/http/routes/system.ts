@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { EngineAvailability } from '../../engines/index.js';
 import { SESSION_STATUSES } from '../../engines/types.js';
 import type { SessionManager } from '../../sessions/manager.js';
+import { resourcesSchema, type SessionResources } from '../../sessions/resource.js';
 import { route, type RouteDef } from '../route.js';
 
 export interface SystemInfo {
@@ -32,12 +33,37 @@ const infoSchema = z
     ),
     workers: z.record(z.string(), z.number()).meta({ description: 'session id → worker pid' }),
     memory: z.object({ rss: z.number(), heapUsed: z.number(), heapTotal: z.number(), external: z.number() }),
+    resources: z
+      .object({
+        total: z
+          .object({ sessions: z.number().int(), processes: z.number().int(), rssBytes: z.number().int(), pssBytes: z.number().int(), cpuPercent: z.number() })
+          .meta({ description: 'the sums over the running sessions sampled (the server process itself is `memory`)' }),
+        sessions: z.record(z.string(), resourcesSchema).meta({ description: "session id → its processes' latest sample (running sessions only)" }),
+      })
+      .meta({ description: 'what the sessions\' processes use, sampled from /proc every 10 s' }),
   })
   .meta({ id: 'ServerInfo' });
 
 const healthSchema = z
   .object({ status: z.enum(['ok', 'error']), checks: z.record(z.string(), z.object({ ok: z.boolean(), message: z.string() })) })
   .meta({ id: 'Health' });
+
+function sessionResources(manager: SessionManager) {
+  const sessions: Record<string, SessionResources> = {};
+  const total = { sessions: 0, processes: 0, rssBytes: 0, pssBytes: 0, cpuPercent: 0 };
+  for (const session of manager.list()) {
+    const r = session.resources;
+    if (!r) continue;
+    sessions[session.id] = r;
+    total.sessions += 1;
+    total.processes += r.processes;
+    total.rssBytes += r.rssBytes;
+    total.pssBytes += r.pssBytes;
+    total.cpuPercent += r.cpuPercent;
+  }
+  total.cpuPercent = Math.round(total.cpuPercent * 10) / 10;
+  return { total, sessions };
+}
 
 export function systemRoutes(manager: SessionManager, info: SystemInfo): RouteDef[] {
   return [
@@ -66,6 +92,7 @@ export function systemRoutes(manager: SessionManager, info: SystemInfo): RouteDe
             engines: info.engines(),
             workers: manager.workerPids(),
             memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external },
+            resources: sessionResources(manager),
         });
         return undefined;
       },
