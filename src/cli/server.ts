@@ -16,7 +16,7 @@ import type { SendQueue } from '../sessions/send-queue.js';
 import type { SendService } from '../sessions/send-service.js';
 import { createSending } from '../sessions/sending.js';
 import { SessionStore } from '../sessions/store.js';
-import type { WorkerFactory } from '../worker/client.js';
+import { forkWorker, type WorkerFactory } from '../worker/client.js';
 import type { RunnerTiming } from '../sessions/runner.js';
 import type { ServerConfig } from './options.js';
 import { registerSecret } from '../util/redact.js';
@@ -26,6 +26,10 @@ import { WebhookDispatcher, type DispatcherTiming } from '../webhooks/dispatcher
 import type { WebhookConfig } from '../webhooks/schema.js';
 import { secretForms } from '../webhooks/signing.js';
 import { WebhookTargets } from '../webhooks/targets.js';
+import { ServerMetrics } from '../metrics/server-metrics.js';
+import { storeFigures } from '../metrics/store-figures.js';
+import { timedSends } from '../metrics/timed-sends.js';
+import { watchResources } from '../metrics/watch-resources.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -46,6 +50,8 @@ export interface RunningServer {
   sends: SendService;
   queue: SendQueue;
   logger: Logger;
+  /** The registry behind GET /metrics (the resource sampler hands it its samples). */
+  metrics: ServerMetrics;
   /** Stops every session, ends every worker and closes the port. */
   close(): Promise<void>;
   /** Resolves when the sessions that were running have been started again. */
@@ -64,6 +70,8 @@ export interface StartOptions {
   webhookTiming?: Partial<DispatcherTiming>;
   /** The deadline of a media fetch by URL (tests make it short). */
   mediaFetchTimeoutMs?: number;
+  /** How often the sessions' processes are sampled (tests make it short; default 10 s). */
+  resourceIntervalMs?: number;
 }
 
 const NO_WEBHOOKS: readonly WebhookConfig[] = Object.freeze([]);
@@ -75,12 +83,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   registerSecret(config.apiKey);
   const version = packageVersion();
   const store = new SessionStore(config.sessionsDir);
+  // Before the sessions: every send their workers make is timed for /metrics.
+  const metrics = new ServerMetrics({ logger: log });
   const manager = new SessionManager({
     store,
     logger,
     maxSessions: config.maxSessions,
     defaults: { engine: config.engine, useChrome: config.useChrome, executablePath: config.executablePath },
-    workerFactory: opts.workerFactory,
+    workerFactory: timedSends(opts.workerFactory ?? forkWorker, metrics),
     timing: opts.timing,
   });
   await manager.load();
@@ -102,6 +112,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   });
   const webhooks = new WebhookService({ manager, deliveries: repos.deliveries, dispatcher, targets });
   const bus = new EventBus(durableStore(database.db, [historyExtra, dispatcher.storeExtra]), childLogger(logger, 'wa:server'));
+  const stopMetrics = metrics.attach({ sessions: manager, webhooks: dispatcher, bus, store: storeFigures(database.db, repos.events) });
+  const stopWatching = watchResources({
+    manager,
+    record: (sessionId, sample) => metrics.recordResources(sessionId, sample),
+    defaultMaxMemoryMB: config.maxMemoryMB,
+    logger: log,
+    intervalMs: opts.resourceIntervalMs,
+  });
 
   let shuttingDown = false;
   const engines = () => engineAvailability({ executablePath: config.executablePath, useChrome: config.useChrome });
@@ -166,6 +184,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     sendRateLimit: config.sendRateLimit,
     corsOrigins: config.corsOrigins,
     trustProxy: config.trustProxy,
+    metrics,
+    metricsPublic: config.metricsPublic,
     publicDir: opts.publicDir ?? path.join(root, 'public'),
     heartbeatMs: opts.heartbeatMs,
     info: {
@@ -224,6 +244,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Event streams never end by themselves.
       server.closeAllConnections();
+      stopWatching();
       // No new send starts; one on the wire finishes or stays "sending" for the next start to settle.
       await queue.close();
       stopWaking();
@@ -234,10 +255,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       // Attempts on the wire are abandoned (still pending: sent again at the next start).
       await dispatcher.stop();
       await retentionStopped;
+      stopMetrics();
       await database.close();
       await closed;
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, sends, queue, logger, close, restored };
+  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, sends, queue, logger, metrics, close, restored };
 }

@@ -18,6 +18,7 @@ import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { contactRoutes } from './routes/contacts.js';
 import { messageRoutes } from './routes/messages.js';
+import { metricsRoutes, type MetricsSource } from './routes/metrics.js';
 import { pairingRoutes } from './routes/pairing.js';
 import { queueRoutes } from './routes/queue.js';
 import { sendRoutes } from './routes/sends.js';
@@ -27,7 +28,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { WebhookService } from '../webhooks/deliveries-service.js';
-import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, securityHeaders, sendLimiter } from './security.js';
+import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, needsKey, securityHeaders, sendLimiter } from './security.js';
 
 export interface AppDeps {
   manager: SessionManager;
@@ -54,6 +55,10 @@ export interface AppDeps {
   heartbeatMs?: number;
   /** Express's `trust proxy` (--trust-proxy): which X-Forwarded-For hops name the client. */
   trustProxy?: boolean | number | string | undefined;
+  /** GET /metrics reads it (without it, the route answers 404). */
+  metrics?: MetricsSource;
+  /** --metrics-public: GET /metrics without the API key (still under the per-client limit). */
+  metricsPublic?: boolean;
 }
 
 export interface App {
@@ -85,6 +90,7 @@ export function createApp(deps: AppDeps): App {
     ...webhookRoutes(deps.webhooks),
     ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000, logger: log, bus: deps.bus, events: deps.repos.events }, tokens),
     ...systemRoutes(deps.manager, deps.info),
+    ...metricsRoutes(deps.metrics),
     ...docsRoutes(() => openApiDocument),
   ];
   const openApiDocument = buildOpenApiDocument(routes, {
@@ -93,6 +99,7 @@ export function createApp(deps: AppDeps): App {
     apiKey: Boolean(deps.apiKey),
     rateLimited: rateLimit > 0,
     sendRateLimited: sendRateLimit > 0,
+    metricsPublic: deps.metricsPublic,
   });
 
   const app = express();
@@ -119,7 +126,7 @@ export function createApp(deps: AppDeps): App {
   const auth = deps.apiKey ? requireApiKey(deps.apiKey, tokens) : undefined;
   for (const prefix of GUARDED_PREFIXES) {
     if (perClient) app.use(prefix, perClient);
-    if (auth) app.use(prefix, auth);
+    if (auth && needsKey(prefix, deps.metricsPublic)) app.use(prefix, auth);
   }
   app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity }));
 

@@ -3,7 +3,7 @@ import { ERROR_STATUS, type ErrorCode } from '../errors.js';
 import { WWW_AUTHENTICATE } from './auth.js';
 import { operationIdOf, type RouteDef } from './route.js';
 import { errorSchema } from './schemas.js';
-import { isGuarded } from './security.js';
+import { isGuarded, needsKey } from './security.js';
 
 export interface DocOptions {
   title: string;
@@ -11,6 +11,8 @@ export interface DocOptions {
   apiKey: boolean;
   rateLimited: boolean;
   sendRateLimited: boolean;
+  /** --metrics-public: /metrics without the key. */
+  metricsPublic?: boolean;
 }
 
 /** Express `:id` → OpenAPI `{id}`. */
@@ -29,7 +31,7 @@ function errorsOf(def: RouteDef, opts: DocOptions): ErrorCode[] {
   const codes = new Set<ErrorCode>(def.errors.filter((code) => !MIDDLEWARE_CODES.has(code)));
   const guarded = isGuarded(def.path);
   const api = def.path.startsWith('/api/v1');
-  if (opts.apiKey && guarded) codes.add('UNAUTHORIZED');
+  if (opts.apiKey && needsKey(def.path, opts.metricsPublic)) codes.add('UNAUTHORIZED');
   if (opts.rateLimited && guarded) codes.add('RATE_LIMITED');
   if (def.sends && opts.sendRateLimited) codes.add('RATE_LIMITED');
   if (def.params || def.query || def.body) codes.add('VALIDATION_ERROR');
@@ -124,7 +126,7 @@ export function buildOpenApiDocument(routes: RouteDef[], opts: DocOptions): Retu
     // Two routes with one name would be a programming error: generated clients would lose one.
     if (ids.has(operationId)) throw new Error(`two routes have the operationId ${operationId}`);
     ids.add(operationId);
-    const secured = opts.apiKey && isGuarded(def.path);
+    const secured = opts.apiKey && needsKey(def.path, opts.metricsPublic);
     registry.registerPath({
       method: def.method,
       path: openApiPath(def.path),

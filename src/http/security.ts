@@ -42,13 +42,26 @@ export function corsFor(origins: readonly string[]): RequestHandler | undefined 
 }
 
 /**
- * Where the API key and the per-client limit apply: the API, and /info (which tells about the
- * sessions). The OpenAPI document reads the same list, so what it says is what is enforced.
+ * Where the API key and the per-client limit apply: the API, /info (which tells about the
+ * sessions) and /metrics. The OpenAPI document reads the same list, so what it says is what is enforced.
  */
-export const GUARDED_PREFIXES = ['/api/v1', '/info'] as const;
+export const GUARDED_PREFIXES = ['/api/v1', '/info', '/metrics'] as const;
 
+/** --metrics-public leaves this one without the key (a scraper on a private network); it stays limited. */
+const PUBLIC_METRICS = '/metrics';
+
+function under(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/** Under the per-client limit (and the key, unless needsKey says otherwise). */
 export function isGuarded(path: string): boolean {
-  return GUARDED_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+  return GUARDED_PREFIXES.some((prefix) => under(path, prefix));
+}
+
+/** Where the API key is asked for, when the server has one. */
+export function needsKey(path: string, metricsPublic = false): boolean {
+  return isGuarded(path) && !(metricsPublic && under(path, PUBLIC_METRICS));
 }
 
 type Counting = Partial<Pick<LimitOptions, 'skipSuccessfulRequests' | 'requestWasSuccessful'>>;

@@ -147,7 +147,7 @@ describe('the OpenAPI document', () => {
 
   it('documents 429 wherever a limit applies, event streams and /info included, and the headers that come with it', () => {
     for (const [name, op] of operations(guardedDoc)) {
-      const limited = name.includes(' /api/v1') || name.endsWith(' /info');
+      const limited = name.includes(' /api/v1') || name.endsWith(' /info') || name.endsWith(' /metrics');
       assert.equal(Boolean(op.responses['429']), limited, name);
       if (limited) assert.ok(op.responses['429']?.headers?.['Retry-After'], name);
     }
@@ -160,7 +160,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('documents 401 exactly where the key is asked for, and only with --api-key', () => {
-    for (const [name, op] of operations(guardedDoc)) assert.equal(Boolean(op.responses['401']), name.includes(' /api/v1') || name.endsWith(' /info'), name);
+    for (const [name, op] of operations(guardedDoc)) assert.equal(Boolean(op.responses['401']), name.includes(' /api/v1') || name.endsWith(' /info') || name.endsWith(' /metrics'), name);
     assert.deepEqual(operations(doc).filter(([, op]) => op.responses['401']).map(([name]) => name), [], 'no key, no 401');
   });
 
