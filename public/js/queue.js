@@ -1,4 +1,4 @@
-import { clear, h } from './dom.js';
+import { h } from './dom.js';
 import { relTime } from './list.js';
 import { messageOf, nextId, reasonOf } from './parts.js';
 
@@ -79,8 +79,17 @@ export class QueueCard {
   #render(jobs) {
     this.jobs = Array.isArray(jobs) ? jobs : [];
     this.loaded = true;
-    clear(this.list);
-    for (const job of this.jobs) this.list.append(this.#row(job));
+    // Rows whose job looks the same are kept, not rebuilt: a Cancel button the user is about to
+    // press stays the one on the page while the list refreshes around it.
+    const kept = new Map();
+    for (const el of this.list.children) kept.set(el.dataset.key, el);
+    const rows = this.jobs.map((job) => {
+      const key = [job.jobId, job.status, job.position, job.error ?? ''].join('|');
+      const el = kept.get(key) ?? this.#row(job);
+      el.dataset.key = key;
+      return el;
+    });
+    this.list.replaceChildren(...rows);
     this.count.textContent = this.jobs.length ? String(this.jobs.length) : '';
     this.empty.textContent = 'No message is waiting.';
     this.empty.hidden = this.jobs.length > 0;
