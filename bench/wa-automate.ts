@@ -1,37 +1,91 @@
-// wa-automate engine benchmark: how long a session takes to get its browser up, and what one
-// session (worker + browser) costs in memory while it waits on web.whatsapp.com, next to a bare
-// headless Chromium. Prints figures; asserts nothing. Binds and talks only to 127.0.0.1.
+// wa-automate engine benchmark: what a session's browser takes in memory, as the server launches
+// it and with each candidate Chromium flag, next to a plain `chromium --headless` on the same page.
+// Prints figures; asserts nothing. Binds and talks only to 127.0.0.1. See bench/README.md.
 //
-//   npm run build && node --import tsx bench/wa-automate.ts
+//   npm run build && node --import tsx bench/wa-automate.ts     (about 5 minutes; Linux only)
 //
-// There is no internet here: every session's browser is pointed at a "hanging" HTTP proxy in this
-// process (it accepts connections and never answers), so the browser stays alive, still loading
-// https://web.whatsapp.com/, for as long as the measurement needs.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+// There is no internet here: every browser is pointed at a "hanging" HTTP proxy in this process (it
+// accepts connections and never answers). Two pages:
+//   A. the session waits on https://web.whatsapp.com/, which never loads: the browser's own cost;
+//   B. a local test page with ~3 MB of JavaScript, served as https://web.whatsapp.com/ by open-wa
+//      itself (its WA_LOCAL_PAGE_CACHE) and to the plain browser by a local HTTP server: something
+//      that exercises the renderer. It is NOT WhatsApp Web, whose heap no offline run can show.
+//      It says it is done by writing a marker to IndexedDB, which the bench finds in the profile.
+// Every browser is measured alone (one after another, the variants taking turns), since PSS splits
+// the pages a process shares with every other process mapping them, other browsers included.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { HOST, api, freePort, guard, isNotable, lineSplitter, median, mib, ms as formatMs, pss, rss, running, sleep, spawnCli, startTime, statField, stop, tempDir, track, waitExit, waitHealthy, type ServerProcess } from './lib.js';
+import { MEMORY_FLAGS } from '../src/engines/wa-automate/options.js';
+import { sweepBrowsers } from '../src/worker/sweep.js';
+import { BIN, HOST, api, freePort, guard, isNotable, lineSplitter, median, ms as formatMs, running, sleep, startTime, stop, tempDir, track, waitExit, waitHealthy, type ServerProcess } from './lib.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const IS_ROOT = process.getuid?.() === 0;
 
+/** Launches of each variant (the median is reported). */
 const RUNS = 3;
-const SESSION_PREFIX = 'bench-wa';
-/** How long the last session sits waiting on web.whatsapp.com before its memory is read. */
-const SETTLE_MS = 10_000;
-/** How long the bare Chromium sits before its memory is read. */
-const PLAIN_SETTLE_MS = 5_000;
-const PS_INTERVAL_MS = 20;
+/** How long a browser sits after its page is where it stays (CONNECT seen, or the test page done) before it is measured. */
+const SETTLE_MS = 2_000;
+const POLL_MS = 50;
 const LAUNCH_TIMEOUT_MS = 30_000;
 const GONE_TIMEOUT_MS = 15_000;
-/** How often start-up polls GET /health. */
 const HEALTH_POLL_MS = 20;
-/** No single API call of this bench may take longer. */
 const API_TIMEOUT_MS = 30_000;
-/** Hard ceiling on the whole run (cleanup included it stays under 3 min). */
-const DEADLINE_MS = 150_000;
+/** Hard ceiling on the whole run (cleanup included). */
+const DEADLINE_MS = 420_000;
+/** What the test page writes to IndexedDB once its work is done (the page builds it: its source does not hold it). */
+const DONE_MARKER = 'bench-page-done';
+/** open-wa's viewport (config/puppeteer.config.js); the plain browser gets the same window. */
+const WINDOW = '--window-size=1440,900';
+
+// ---------------------------------------------------------------------------------------------
+// The variants.
+
+type ScenarioKey = 'A' | 'B';
+
+interface Variant {
+  key: string;
+  /** Markdown for the table's first column. */
+  label: string;
+  /** A plain `chromium --headless` (else a wa-automate session). */
+  plain?: boolean;
+  /** Flags added: to the plain command line, or as the session's config.chromiumArgs. */
+  flags: string[];
+  scenarios: ScenarioKey[];
+}
+
+const SITE_ISOLATION_OFF = ['--disable-site-isolation-trials', '--disable-features=IsolateOrigins,site-per-process'];
+const BACKGROUND_FEATURES = '--disable-features=AutofillServerCommunication,CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions,BackForwardCache,Prerender2';
+
+const VARIANTS: Variant[] = [
+  { key: 'plain', label: 'plain `chromium --headless`', plain: true, flags: [], scenarios: ['A', 'B'] },
+  { key: 'plain-memory', label: 'plain + the memory flags', plain: true, flags: MEMORY_FLAGS, scenarios: ['A', 'B'] },
+  // The sessions: "as launched" first, so the others can be skipped when the server's list already has their flags.
+  { key: 'launched', label: '**session, as the server launches it**', flags: [], scenarios: ['A', 'B'] },
+  { key: 'omnibox', label: '+ `--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup`', flags: ['--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup'], scenarios: ['A'] },
+  { key: 'spare', label: '+ `--disable-features=SpareRendererForSitePerProcess`', flags: ['--disable-features=SpareRendererForSitePerProcess'], scenarios: ['A'] },
+  { key: 'memory', label: '+ the memory flags', flags: MEMORY_FLAGS, scenarios: ['A', 'B'] },
+  { key: 'limit', label: '+ `--renderer-process-limit=1`', flags: ['--renderer-process-limit=1'], scenarios: ['A'] },
+  { key: 'raster', label: '+ `--disable-software-rasterizer`', flags: ['--disable-software-rasterizer'], scenarios: ['A'] },
+  { key: 'gpu', label: '+ `--in-process-gpu`', flags: ['--in-process-gpu'], scenarios: ['A'] },
+  { key: 'isolation', label: '+ `--disable-site-isolation-trials --disable-features=IsolateOrigins,site-per-process`', flags: SITE_ISOLATION_OFF, scenarios: ['A'] },
+  { key: 'memory-isolation', label: '+ the memory flags and `--disable-site-isolation-trials --disable-features=IsolateOrigins,site-per-process`', flags: [...MEMORY_FLAGS, ...SITE_ISOLATION_OFF], scenarios: ['A', 'B'] },
+  // Chromium refuses --no-zygote with its sandbox on, so only where the sandbox is off anyway (root).
+  ...(IS_ROOT ? [{ key: 'zygote', label: '+ `--no-zygote`', flags: ['--no-zygote'], scenarios: ['A'] as ScenarioKey[] }] : []),
+  { key: 'background', label: `+ \`${BACKGROUND_FEATURES}\``, flags: [BACKGROUND_FEATURES], scenarios: ['A'] },
+  {
+    key: 'all',
+    label: '+ the memory flags and `--renderer-process-limit=1 --disable-software-rasterizer --in-process-gpu`',
+    flags: [...MEMORY_FLAGS, '--renderer-process-limit=1', '--disable-software-rasterizer', '--in-process-gpu'],
+    scenarios: ['A'],
+  },
+];
 
 // ---------------------------------------------------------------------------------------------
 // Resources to release, whatever happens.
@@ -50,45 +104,51 @@ function remember(pid: number): void {
 
 function stillOurs(pid: number, started: string | null): boolean {
   const now = startTime(pid);
-  return now !== null && (started === null || now === started);
+  return now !== null && (started === null || now === started) && statState(pid) !== 'Z';
 }
 
-function killGroup(pgid: number, signal: NodeJS.Signals): void {
+function statState(pid: number): string {
   try {
-    process.kill(-pgid, signal);
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    // no such group any more
+    return '';
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone already
   }
 }
 
 let cleaning: Promise<string[]> | undefined;
-/** Stops everything; returns what had to be killed by force after the server's own shutdown. */
+/** Stops everything; returns what had to be killed by force after the servers' own shutdown. */
 function cleanup(): Promise<string[]> {
   cleaning ??= (async () => {
     const forced: string[] = [];
-    for (const close of closers.splice(0)) await close().catch(() => undefined);
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
     await Promise.all([...children].map((c) => stop(c)));
     // Browser processes (crash handlers above all) may take a moment to follow their parent.
     for (let i = 0; i < 30 && anyLeft(); i++) await sleep(100);
     // A pid is never handed out while a process group of that id exists, so a live member of a
     // recorded group is still ours, leader or not.
-    const { procs } = await ps().catch(() => ({ procs: [] as Proc[] }));
-    for (const pgid of groups) {
-      if (procs.some((p) => p.pgid === pgid && live(p))) {
-        forced.push(`group ${String(pgid)}`);
-        killGroup(pgid, 'SIGKILL');
+    for (const p of procTable()) {
+      if (groups.has(p.pgid) && live(p)) {
+        forced.push(`pid ${String(p.pid)} (group ${String(p.pgid)})`);
+        signal(-p.pgid, 'SIGKILL');
       }
     }
     for (const [pid, started] of seen) {
-      if (stillOurs(pid, started) && !/^Z/.test(procState(pid))) {
+      if (stillOurs(pid, started)) {
         forced.push(`pid ${String(pid)}`);
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone meanwhile
-        }
+        signal(pid, 'SIGKILL');
       }
     }
+    // Anything whose profile or crash database is in one of this bench's folders.
+    for (const d of dirs) for (const pid of await sweepBrowsers(d)) forced.push(`pid ${String(pid)} (in ${d})`);
     await Promise.all([...dirs].map((d) => rm(d, { recursive: true, force: true, maxRetries: 3 })));
     return forced;
   })();
@@ -96,85 +156,44 @@ function cleanup(): Promise<string[]> {
 }
 
 function anyLeft(): boolean {
-  return [...seen].some(([pid, started]) => stillOurs(pid, started) && !/^Z/.test(procState(pid)));
-}
-
-function procState(pid: number): string {
-  return statField(pid, 0) ?? '';
+  return [...seen].some(([pid, started]) => stillOurs(pid, started));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Helpers.
-
-/** Whole milliseconds, 'n/a' for null. */
-const ms = (value: number | null | undefined): string => formatMs(value, 0);
-/** MiB with one decimal (labelled "MB" in this bench's output), 'n/a' for null. */
-const mb = (bytes: number | null | undefined): string => mib(bytes, 'MB');
+// Processes and their memory (/proc).
 
 interface Proc {
   pid: number;
   ppid: number;
   pgid: number;
-  stat: string;
+  /** State letter from /proc/<pid>/stat ('Z': zombie). */
+  state: string;
+  /** The full command line, arguments joined by spaces (ps would cut it). */
   args: string;
 }
 
-/** One `ps` snapshot, and how long it took. */
-async function ps(): Promise<{ procs: Proc[]; took: number }> {
-  const t = performance.now();
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile('ps', ['-eo', 'pid=,ppid=,pgid=,stat=,rss=,args='], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) =>
-      err ? reject(new Error(err.message)) : resolve(stdout),
-    ),
-  );
-  const procs: Proc[] = [];
-  for (const line of out.split('\n')) {
-    const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+\d+\s+(.*)$/.exec(line);
-    if (m) procs.push({ pid: Number(m[1]), ppid: Number(m[2]), pgid: Number(m[3]), stat: m[4]!, args: m[5]! });
+/** Every process of the machine, read from /proc. */
+function procTable(): Proc[] {
+  const out: Proc[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.push({ pid: Number(name), ppid: Number(f[1]), pgid: Number(f[2]), state: f[0] ?? '', args });
+    } catch {
+      // ended meanwhile
+    }
   }
-  return { procs, took: performance.now() - t };
+  return out;
 }
 
-const isBrowser = (p: Proc) => /^(chromium|chrome|chrome_crashpad_handler)$/.test(path.basename(p.args.split(/\s+/)[0] ?? ''));
-const live = (p: Proc) => !p.stat.startsWith('Z');
-/** The real browser binary (Debian's /usr/bin/chromium is a shell script that execs it). */
-const isRealBrowserMain = (p: Proc, profile: string) =>
-  live(p) && p.args.includes(profile) && !p.args.includes('--type=') && /^\S*\/lib\/chromium\/chromium\s/.test(p.args);
-const isAnyBrowserWithProfile = (p: Proc, profile: string) => live(p) && p.args.includes(profile) && /chrom/.test(p.args.split(/\s+/).slice(0, 2).join(' '));
-
-/** Process-tree figures for a set of pids. */
-function treeMemory(pids: number[]): { rss: number; pss: number; count: number; missing: number } {
-  let r = 0;
-  let p = 0;
-  let missing = 0;
-  for (const pid of pids) {
-    const a = rss(pid);
-    const b = pss(pid);
-    if (a === null || b === null) missing += 1;
-    r += a ?? 0;
-    p += b ?? 0;
-  }
-  return { rss: r, pss: p, count: pids.length, missing };
-}
-
-/** Clock ticks per second of /proc/<pid>/stat's start time (USER_HZ; 100 on Linux). */
-const CLK_TCK = 100;
-/**
- * Chromium's crash handlers: it double-forks them into sessions of their own (ppid 1, their own
- * process group) and their command line names no profile, so neither the process group nor the
- * profile finds them. They are attributed to a browser by start time: within 3 s after its main
- * process started.
- */
-function crashpadOf(procs: Proc[], browserPid: number | null): Proc[] {
-  if (browserPid === null) return [];
-  const main = Number(startTime(browserPid));
-  if (!Number.isFinite(main)) return [];
-  return procs.filter((p) => {
-    if (!live(p) || p.ppid !== 1 || !/chrome_crashpad_handler/.test(p.args.split(/\s+/)[0] ?? '')) return false;
-    const t = Number(startTime(p.pid));
-    return Number.isFinite(t) && t >= main && t <= main + 3 * CLK_TCK;
-  });
-}
+const live = (p: Proc) => p.state !== 'Z' && p.state !== '';
+const exeName = (p: Proc) => path.basename(p.args.split(' ')[0] ?? '');
+const isChromium = (p: Proc) => live(p) && /^(chromium|chrome|chrome_crashpad_handler)$/.test(exeName(p));
+/** The real browser binary with this profile (Debian's /usr/bin/chromium is a shell script that execs it). */
+const isBrowserMain = (p: Proc, profile: string) => live(p) && p.args.includes(`--user-data-dir=${profile}`) && !p.args.includes('--type=') && exeName(p) === 'chromium';
 
 function descendants(procs: Proc[], root: number): Proc[] {
   const out: Proc[] = [];
@@ -182,7 +201,7 @@ function descendants(procs: Proc[], root: number): Proc[] {
   while (queue.length) {
     const parent = queue.shift()!;
     for (const p of procs) {
-      if (p.ppid === parent) {
+      if (p.ppid === parent && live(p)) {
         out.push(p);
         queue.push(p.pid);
       }
@@ -191,14 +210,66 @@ function descendants(procs: Proc[], root: number): Proc[] {
   return out;
 }
 
+/**
+ * A browser's processes: its main process and everything under it, and its crash handlers, which
+ * Chromium double-forks out of its tree (ppid 1) but whose command line names their database
+ * (--database=<folder>/…, from BREAKPAD_DUMP_LOCATION), kept in `folder`.
+ */
+function browserTree(procs: Proc[], mainPid: number, folder: string): Proc[] {
+  const main = procs.find((p) => p.pid === mainPid && live(p));
+  if (!main) return [];
+  const tree = [main, ...descendants(procs, mainPid)];
+  const marker = `--database=${folder}${path.sep}`;
+  for (const p of procs) if (live(p) && exeName(p) === 'chrome_crashpad_handler' && p.args.includes(marker) && !tree.includes(p)) tree.push(p);
+  return tree;
+}
+
+interface Memory {
+  pss: number;
+  /** Pss_Anon + Pss_Shmem: the memory no other program's pages are in; null if the kernel does not say. */
+  own: number | null;
+  rss: number;
+}
+
+/** Rss, Pss, Pss_Anon and Pss_Shmem of /proc/<pid>/smaps_rollup, in bytes (null if it is gone). */
+function rollup(pid: number): Memory | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${String(pid)}/smaps_rollup`, 'utf8');
+  } catch {
+    return null;
+  }
+  const kb = (field: string): number | null => {
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : null;
+  };
+  const anon = kb('Pss_Anon');
+  const shmem = kb('Pss_Shmem');
+  return { pss: kb('Pss') ?? 0, rss: kb('Rss') ?? 0, own: anon === null || shmem === null ? null : anon + shmem };
+}
+
+function treeMemory(pids: number[]): Memory & { missing: number } {
+  const sum: Memory & { missing: number } = { pss: 0, rss: 0, own: 0, missing: 0 };
+  for (const pid of pids) {
+    const m = rollup(pid);
+    if (!m) {
+      sum.missing += 1;
+      continue;
+    }
+    sum.pss += m.pss;
+    sum.rss += m.rss;
+    sum.own = sum.own === null || m.own === null ? null : sum.own + m.own;
+  }
+  return sum;
+}
+
 function kindOf(p: Proc): string {
-  if (/chrome_crashpad_handler/.test(p.args)) return 'crashpad';
+  if (exeName(p) === 'chrome_crashpad_handler') return 'crashpad';
   const type = /--type=(\S+)/.exec(p.args)?.[1];
   if (type) {
     const sub = /--utility-sub-type=(\S+)/.exec(p.args)?.[1];
     return sub ? `${type}(${sub.replace(/\.mojom\.\w+$/, '')})` : type;
   }
-  if (/^\/bin\/sh /.test(p.args)) return 'sh-wrapper';
   return 'browser';
 }
 
@@ -208,8 +279,33 @@ function summariseKinds(procs: Proc[]): string {
   return [...counts].map(([k, n]) => (n > 1 ? `${k}×${String(n)}` : k)).join(', ');
 }
 
+/** The switches of a command line, --disable-features split into its features. */
+function switchesOf(args: string): { switches: Set<string>; disabled: Set<string> } {
+  const switches = new Set<string>();
+  const disabled = new Set<string>();
+  for (const a of args.split(' ')) {
+    if (!a.startsWith('--')) continue;
+    if (a.startsWith('--disable-features=')) for (const f of a.slice('--disable-features='.length).split(',')) disabled.add(f);
+    else switches.add(a);
+  }
+  return { switches, disabled };
+}
+
+/** The flags with every --disable-features merged into one, as puppeteer does (Chromium would take the last one only). */
+function mergeFeatures(flags: string[]): string[] {
+  const features = flags.filter((f) => f.startsWith('--disable-features=')).flatMap((f) => f.slice('--disable-features='.length).split(','));
+  const rest = flags.filter((f) => !f.startsWith('--disable-features='));
+  return features.length ? [...rest, `--disable-features=${features.join(',')}`] : rest;
+}
+
+/** Whether a browser started with `args` already has every one of `flags`. */
+function hasAll(args: string, flags: string[]): boolean {
+  const { switches, disabled } = switchesOf(args);
+  return flags.every((f) => (f.startsWith('--disable-features=') ? f.slice('--disable-features='.length).split(',').every((x) => disabled.has(x)) : switches.has(f)));
+}
+
 // ---------------------------------------------------------------------------------------------
-// The hanging proxy.
+// The hanging proxy, and the test page.
 
 interface ProxyHit {
   at: number;
@@ -238,16 +334,109 @@ async function hangingProxy(): Promise<{ port: number; hits: ProxyHit[]; close()
   };
 }
 
+/**
+ * A page with ~3 MB of JavaScript: 2,000 functions (parsed, compiled and each run 30 times), 60,000
+ * message-like objects kept in the heap, a chat list and a message pane of 900 elements laid out and
+ * painted; then it writes DONE_MARKER to IndexedDB, as WhatsApp Web keeps its data there (the bench
+ * finds it in the profile's IndexedDB files: no network needed, and with a session's relay the
+ * page's own requests never get out when open-wa served the page from its cache).
+ * It defines no window.Debug, so open-wa keeps waiting for WhatsApp's modules and does nothing else.
+ */
+function testPage(): string {
+  const syllables = ['ka', 'lo', 'mi', 'tu', 'ser', 'van', 'dro', 'pel', 'qui', 'nor', 'bea', 'zu'];
+  const word = (i: number) => syllables[i % 12]! + syllables[(i * 7 + 3) % 12]! + syllables[(i * 5 + 1) % 12]!;
+  const fns: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const cases: string[] = [];
+    for (let c = 0; c < 16; c++) {
+      const a = ((i * 31 + c * 17) % 89) + 3;
+      cases.push(`case ${String(c)}:h=(h*${String(a)}+m.text.charCodeAt(${String(c)}%m.text.length))|0;s=m.text.slice(${String(c % 7)},${String(c % 7 + (a % 9) + 1)})+"${word(i + c)}";break;`);
+    }
+    fns.push(`function f${String(i)}(m){var h=${String(i)},s="";switch(m.kind%16){${cases.join('')}}return (h^s.length^m.ts)|0;}`);
+  }
+  const run = `
+var rnd=(function(a){return function(){a|=0;a=a+0x6D2B79F5|0;var t=Math.imul(a^a>>>15,1|a);t=t+Math.imul(t^t>>>7,61|t)^t;return((t^t>>>14)>>>0)/4294967296;};})(13);
+var syl=${JSON.stringify(syllables)};
+function words(n){var w=[];for(var i=0;i<n;i++){w.push(syl[(rnd()*12)|0]+syl[(rnd()*12)|0]+syl[(rnd()*12)|0]);}return w.join(" ");}
+var msgs=new Array(60000);
+for(var i=0;i<msgs.length;i++){msgs[i]={id:"3EB0"+i.toString(16).toUpperCase(),chat:"chat"+(i%500)+"@c.us",kind:i,text:words(8+(i%23)),ts:1700000000+i,ack:i%4};}
+var out=0;for(var i=0;i<msgs.length;i++){out^=window["f"+(i%2000)](msgs[i]);}
+window.__bench=msgs;
+var list=document.createElement("div");
+for(var i=0;i<300;i++){var row=document.createElement("div");row.className="chat";var b=document.createElement("b");b.textContent="chat"+i;var p=document.createElement("span");p.textContent=msgs[i*7].text;row.appendChild(b);row.appendChild(p);list.appendChild(row);}
+var pane=document.createElement("div");
+for(var i=0;i<600;i++){var m=document.createElement("p");m.className=i%2?"in":"out";m.textContent=msgs[i].text;pane.appendChild(m);}
+document.body.appendChild(list);document.body.appendChild(pane);
+requestAnimationFrame(function(){requestAnimationFrame(function(){
+var r=indexedDB.open("bench",1);r.onupgradeneeded=function(){r.result.createObjectStore("s");};
+r.onsuccess=function(){var t=r.result.transaction("s","readwrite");t.objectStore("s").put(${JSON.stringify(DONE_MARKER.split('-'))}.join("-")+":"+out,"done");};
+});});`;
+  return (
+    '<!DOCTYPE html><html class="no-js"><head><meta charset="utf-8"><title>bench page</title>' +
+    '<style>.chat{display:flex;gap:8px;padding:4px;border-bottom:1px solid #ddd}.in{background:#fff}.out{background:#dcf8c6}</style></head><body>' +
+    `<script>${fns.join('\n')}\n${run}</script></body></html>`
+  );
+}
+
+/** Whether the test page's marker is in the IndexedDB files of this profile. */
+function pageDone(profile: string): boolean {
+  const base = path.join(profile, 'Default', 'IndexedDB');
+  let origins: string[];
+  try {
+    origins = readdirSync(base);
+  } catch {
+    return false;
+  }
+  for (const origin of origins) {
+    try {
+      for (const file of readdirSync(path.join(base, origin))) {
+        if (/\.(log|ldb)$/.test(file) && readFileSync(path.join(base, origin, file)).includes(DONE_MARKER)) return true;
+      }
+    } catch {
+      // not there yet, or being rewritten
+    }
+  }
+  return false;
+}
+
+async function pageServer(html: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/') {
+      res.setHeader('content-type', 'text/html; charset=utf-8');
+      res.end(html);
+    } else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://${HOST}:${String(port)}/`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
-// The server.
+// The servers.
 
 interface Server extends ServerProcess {
   notable: string[];
 }
 
-async function startServer(proxyDir: string): Promise<Server> {
+/** `node bin/multi-session.js` as a user starts it (without DEBUG), with `env` added to its environment. */
+async function startServer(sessionsDir: string, env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
-  const { child } = spawnCli(['--engine', 'wa-automate', '--sessions-dir', proxyDir, '--host', HOST, '--port', String(port), '--log-level', 'info']);
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.DEBUG;
+  const child = spawn(process.execPath, [BIN, '--engine', 'wa-automate', '--sessions-dir', sessionsDir, '--host', HOST, '--port', String(port), '--log-level', 'info'], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   track(children, child);
   if (child.pid === undefined) throw new Error('could not spawn the server');
   const notable: string[] = [];
@@ -257,229 +446,268 @@ async function startServer(proxyDir: string): Promise<Server> {
     });
   child.stdout?.on('data', keep('stdout'));
   child.stderr?.on('data', keep('stderr'));
-  const server: Server = { child, pid: child.pid, url: `http://${HOST}:${String(port)}`, dir: proxyDir, notable };
+  const server: Server = { child, pid: child.pid, url: `http://${HOST}:${String(port)}`, dir: sessionsDir, notable };
   await waitHealthy(server, HEALTH_POLL_MS, notable);
   return server;
 }
 
-function workerOf(procs: Proc[], serverPid: number, sessionId: string): Proc | undefined {
-  return procs.find((p) => p.ppid === serverPid && live(p) && p.args.includes('worker/main') && p.args.endsWith(`--session ${sessionId}`));
-}
-
 // ---------------------------------------------------------------------------------------------
-// One session: create → worker → browser → CONNECT web.whatsapp.com.
+// One measured launch.
 
-interface LaunchRun {
-  sessionId: string;
-  createAnswered: number | null;
-  createStatus: number;
-  worker: number | null;
-  wrapper: number | null;
-  browserMain: number | null;
-  connect: number | null;
-  firstHit: string | null;
-  workerPid: number | null;
-  browserPid: number | null;
-  psMean: number;
-  psMax: number;
+interface Scenario {
+  key: ScenarioKey;
+  title: string;
+  /** When the browser's page got where it stays (performance.now()), from the proxy's requests since its launch and its profile; null: not yet. */
+  ready(hits: ProxyHit[], profile: string): number | null;
+  server: Server;
+  /** What the plain browser opens. */
+  plainUrl: string;
 }
 
-async function launchOnce(server: Server, proxy: Awaited<ReturnType<typeof hangingProxy>>, sessionId: string): Promise<LaunchRun> {
-  const profile = path.join(server.dir, sessionId, 'session-data', `_IGNORE_${sessionId}`);
+interface Sample {
+  mem: Memory & { missing: number };
+  count: number;
+  kinds: string;
+  /** The browser main process's command line. */
+  args: string;
+  /** Chromium processes on the machine that are not this browser's, when it was measured. */
+  others: number;
+  /** Sessions only. */
+  worker?: Memory | null;
+  createAnswered?: number | null;
+  browserSeen?: number | null;
+  triggered?: number | null;
+  gone?: number | null;
+}
+
+let sessionCount = 0;
+
+async function sessionRun(scenario: Scenario, proxy: Awaited<ReturnType<typeof hangingProxy>>, variant: Variant): Promise<Sample> {
+  sessionCount += 1;
+  const server = scenario.server;
+  const sessionId = `m${String(sessionCount)}`;
+  const folder = path.join(server.dir, sessionId);
+  const profile = path.join(folder, 'session-data', `_IGNORE_${sessionId}`);
   const hitsBefore = proxy.hits.length;
-  const run: LaunchRun = {
-    sessionId,
-    createAnswered: null,
-    createStatus: 0,
-    worker: null,
-    wrapper: null,
-    browserMain: null,
-    connect: null,
-    firstHit: null,
-    workerPid: null,
-    browserPid: null,
-    psMean: 0,
-    psMax: 0,
-  };
-  const psTimes: number[] = [];
   const t0 = performance.now();
+  let createAnswered: number | null = null;
+  let createError: string | null = null;
   const created = api(
     server,
     'POST',
     '/api/v1/sessions',
-    { sessionId, config: { proxyServerCredentials: { address: `http://${HOST}:${String(proxy.port)}` } } },
+    { sessionId, config: { proxyServerCredentials: { address: `http://${HOST}:${String(proxy.port)}` }, chromiumArgs: variant.flags } },
     API_TIMEOUT_MS,
-  ).then((r) => {
-    run.createAnswered = performance.now() - t0;
-    run.createStatus = r.status;
-    if (r.status !== 201) console.log(`  create ${sessionId}: HTTP ${String(r.status)} ${JSON.stringify(r.json)}`);
-  });
+  ).then(
+    (r) => {
+      createAnswered = performance.now() - t0;
+      if (r.status !== 201) createError = `HTTP ${String(r.status)} ${JSON.stringify(r.json)}`;
+    },
+    (err: unknown) => {
+      createError = String(err);
+    },
+  );
+  let deleted = false;
+  let mainPid: number | null = null;
+  let browserSeen: number | null = null;
+  let triggered: number | null = null;
+  let workerPid: number | null = null;
   const end = t0 + LAUNCH_TIMEOUT_MS;
-  while (performance.now() < end) {
-    const tick = performance.now();
-    const { procs, took } = await ps();
-    psTimes.push(took);
-    const seenAt = tick - t0; // the snapshot was requested at `tick`; it reflects the table around then
-    if (run.worker === null) {
-      const w = workerOf(procs, server.pid, sessionId);
-      if (w) {
-        run.worker = seenAt;
-        run.workerPid = w.pid;
-        remember(w.pid);
-        groups.add(w.pid);
+  try {
+    while (performance.now() < end && createError === null) {
+      const tick = performance.now();
+      const procs = procTable();
+      if (workerPid === null) {
+        const w = procs.find((p) => p.ppid === server.pid && live(p) && p.args.includes('worker/main') && p.args.endsWith(`--session ${sessionId}`));
+        if (w) {
+          workerPid = w.pid;
+          remember(w.pid);
+          groups.add(w.pid);
+        }
       }
-    }
-    if (run.wrapper === null && procs.some((p) => isAnyBrowserWithProfile(p, profile))) run.wrapper = seenAt;
-    if (run.browserMain === null) {
-      const main = procs.find((p) => isRealBrowserMain(p, profile));
-      if (main) {
-        run.browserMain = seenAt;
-        run.browserPid = main.pid;
-        remember(main.pid);
-        groups.add(main.pgid);
+      if (mainPid === null) {
+        const main = procs.find((p) => isBrowserMain(p, profile));
+        if (main) {
+          mainPid = main.pid;
+          browserSeen = tick - t0;
+          remember(main.pid);
+          groups.add(main.pgid);
+        }
       }
+      if (triggered === null && mainPid !== null) {
+        const at = scenario.ready(proxy.hits.slice(hitsBefore), profile);
+        if (at !== null) triggered = at - t0;
+      }
+      if (mainPid !== null && triggered !== null) break;
+      await sleep(Math.max(0, POLL_MS - (performance.now() - tick)));
     }
-    for (const p of procs) if (p.args.includes(profile)) remember(p.pid);
-    if (run.connect === null) {
-      const hit = proxy.hits.slice(hitsBefore).find((h) => /^CONNECT web\.whatsapp\.com:443\b/.test(h.line));
-      if (hit) run.connect = hit.at - t0;
+    await created;
+    if (createError !== null) throw new Error(`create ${sessionId} (${variant.key}): ${String(createError)}`);
+    if (mainPid === null || triggered === null) {
+      throw new Error(`${sessionId} (${variant.key}): ${mainPid === null ? 'no browser' : 'its page not there'} within ${String(LAUNCH_TIMEOUT_MS)} ms; proxy saw ${JSON.stringify(proxy.hits.slice(hitsBefore).map((h) => h.line))}`);
     }
-    if (run.connect !== null && run.browserMain !== null && run.createAnswered !== null) break;
-    const wait = PS_INTERVAL_MS - (performance.now() - tick);
-    if (wait > 0) await sleep(wait);
+    await sleep(SETTLE_MS);
+    const procs = procTable();
+    const tree = browserTree(procs, mainPid, folder);
+    for (const p of tree) remember(p.pid);
+    const mine = new Set(tree.map((p) => p.pid));
+    const sample: Sample = {
+      mem: treeMemory([...mine]),
+      count: tree.length,
+      kinds: summariseKinds(tree),
+      args: tree[0]?.args ?? '',
+      others: procs.filter((p) => isChromium(p) && !mine.has(p.pid)).length,
+      worker: workerPid === null ? null : rollup(workerPid),
+      createAnswered,
+      browserSeen,
+      triggered,
+    };
+    deleted = true;
+    sample.gone = await deleteAndWait(server, sessionId, tree);
+    return sample;
+  } finally {
+    // A failed launch is deleted too (its browser would otherwise run on into the next one's figures).
+    if (!deleted && !cleaning) await api(server, 'DELETE', `/api/v1/sessions/${sessionId}`, undefined, API_TIMEOUT_MS).catch(() => undefined);
   }
-  await created.catch((err: unknown) => console.log(`  create ${sessionId} failed: ${String(err)}`));
-  run.firstHit = proxy.hits[hitsBefore]?.line ?? null;
-  run.psMean = psTimes.reduce((a, b) => a + b, 0) / Math.max(1, psTimes.length);
-  run.psMax = Math.max(0, ...psTimes);
-  return run;
 }
 
-/** What the session's worker and browser look like right now. */
-async function sessionFootprint(server: Server, run: LaunchRun) {
-  const { procs } = await ps();
-  const workerPid = run.workerPid;
-  if (workerPid === null) return null;
-  const byGroup = procs.filter((p) => p.pgid === workerPid && p.pid !== workerPid && live(p) && isBrowser(p));
-  const browserPgid = run.browserPid === null ? null : (procs.find((p) => p.pid === run.browserPid)?.pgid ?? null);
-  const byBrowserGroup = browserPgid === null ? [] : procs.filter((p) => p.pgid === browserPgid && live(p) && isBrowser(p));
-  const byTree = descendants(procs, workerPid).filter((p) => live(p) && isBrowser(p));
-  const union = new Map<number, Proc>();
-  for (const p of [...byGroup, ...byBrowserGroup, ...byTree]) union.set(p.pid, p);
-  const crashpad = crashpadOf(procs, run.browserPid).filter((p) => !union.has(p.pid));
-  for (const p of crashpad) union.set(p.pid, p);
-  for (const p of union.values()) remember(p.pid);
-  const browserProcs = [...union.values()];
-  const status = await api(server, 'GET', `/api/v1/sessions/${run.sessionId}/status`, undefined, API_TIMEOUT_MS).catch(() => null);
-  return {
-    workerPid,
-    workerRss: rss(workerPid),
-    workerPss: pss(workerPid),
-    browserPgid,
-    inWorkerGroup: byGroup.length,
-    inBrowserGroup: byBrowserGroup.length,
-    inWorkerTree: byTree.length,
-    crashpad: crashpad.length,
-    browser: treeMemory(browserProcs.map((p) => p.pid)),
-    kinds: summariseKinds(browserProcs),
-    status: status ? JSON.stringify((status.json as { data?: unknown }).data ?? status.json) : 'n/a',
-  };
-}
-
-/** DELETE the session; how long until its worker and browser, then its crash handlers, are gone. */
-async function deleteAndWait(server: Server, run: LaunchRun): Promise<{ browser: number | null; crashpad: number | null }> {
-  const profile = path.join(server.dir, run.sessionId, 'session-data', `_IGNORE_${run.sessionId}`);
-  const crashpad = new Set(crashpadOf((await ps()).procs, run.browserPid).map((p) => p.pid));
-  for (const pid of crashpad) remember(pid);
+/** DELETE the session; ms until its browser's processes are all gone (null: not within GONE_TIMEOUT_MS). */
+async function deleteAndWait(server: Server, sessionId: string, tree: Proc[]): Promise<number | null> {
+  const started = tree.map((p) => [p.pid, seen.get(p.pid) ?? null] as const);
   const t0 = performance.now();
-  const res = await api(server, 'DELETE', `/api/v1/sessions/${run.sessionId}`, undefined, API_TIMEOUT_MS);
-  if (res.status !== 200 && res.status !== 204) console.log(`  delete ${run.sessionId}: HTTP ${String(res.status)} ${JSON.stringify(res.json)}`);
-  const gone: { browser: number | null; crashpad: number | null } = { browser: null, crashpad: null };
-  const end = t0 + GONE_TIMEOUT_MS;
-  while (performance.now() < end && (gone.browser === null || gone.crashpad === null)) {
-    const { procs } = await ps();
-    const left = procs.filter((p) => live(p) && (p.args.includes(profile) || (run.workerPid !== null && (p.pid === run.workerPid || p.pgid === run.workerPid))));
-    if (gone.browser === null && left.length === 0) gone.browser = performance.now() - t0;
-    if (gone.crashpad === null && !procs.some((p) => live(p) && crashpad.has(p.pid))) gone.crashpad = performance.now() - t0;
-    await sleep(PS_INTERVAL_MS);
+  const res = await api(server, 'DELETE', `/api/v1/sessions/${sessionId}`, undefined, API_TIMEOUT_MS);
+  if (res.status !== 200 && res.status !== 204) console.log(`  delete ${sessionId}: HTTP ${String(res.status)} ${JSON.stringify(res.json)}`);
+  while (performance.now() - t0 < GONE_TIMEOUT_MS) {
+    if (!started.some(([pid, s]) => stillOurs(pid, s))) return performance.now() - t0;
+    await sleep(POLL_MS);
   }
-  return gone;
+  return null;
 }
 
-function goneText(g: { browser: number | null; crashpad: number | null }): string {
-  return `worker and browser gone ${g.browser === null ? `not within ${String(GONE_TIMEOUT_MS)} ms` : ms(g.browser)}, its crash handlers gone ${g.crashpad === null ? `not within ${String(GONE_TIMEOUT_MS)} ms` : ms(g.crashpad)}`;
+async function plainRun(scenario: Scenario, proxy: Awaited<ReturnType<typeof hangingProxy>>, variant: Variant): Promise<Sample> {
+  const dir = await tempDir('ms-bench-wa-plain-', dirs);
+  const crashDir = path.join(dir, 'crash');
+  const profile = path.join(dir, 'profile');
+  const args = [
+    '--headless',
+    // Chromium refuses to run as root with its sandbox on (the sessions get the same, see options.ts).
+    ...(IS_ROOT ? ['--no-sandbox'] : []),
+    `--user-data-dir=${profile}`,
+    `--proxy-server=http://${HOST}:${String(proxy.port)}`,
+    ...(scenario.key === 'B' ? [WINDOW] : []),
+    ...mergeFeatures(variant.flags),
+    scenario.plainUrl,
+  ];
+  const hitsBefore = proxy.hits.length;
+  const t0 = performance.now();
+  // Its own process group; the crash handlers keep their database in its folder (so they are found).
+  const child = spawn(CHROMIUM, args, { detached: true, stdio: 'ignore', env: { ...process.env, BREAKPAD_DUMP_LOCATION: crashDir } });
+  track(children, child);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not spawn chromium');
+  groups.add(pid);
+  remember(pid);
+  let tree: Proc[] = [];
+  const close = async () => {
+    // SIGTERM to the main process only: it ends and reaps its own children. Whatever of it is
+    // left after that gets SIGKILL.
+    if (running(child)) child.kill('SIGTERM');
+    await waitExit(child, 5000);
+    for (let i = 0; i < 30 && tree.some((p) => stillOurs(p.pid, seen.get(p.pid) ?? null)); i++) await sleep(100);
+    signal(-pid, 'SIGKILL');
+    for (const p of tree) if (stillOurs(p.pid, seen.get(p.pid) ?? null)) signal(p.pid, 'SIGKILL');
+    await waitExit(child, 2000);
+  };
+  closers.push(close);
+  try {
+    let triggered: number | null = null;
+    while (performance.now() - t0 < LAUNCH_TIMEOUT_MS && running(child)) {
+      const at = scenario.ready(proxy.hits.slice(hitsBefore), profile);
+      if (at !== null) {
+        triggered = at - t0;
+        break;
+      }
+      for (const p of descendants(procTable(), pid)) remember(p.pid);
+      await sleep(POLL_MS);
+    }
+    if (triggered === null) throw new Error(`plain chromium (${variant.key}): its page not there within ${String(LAUNCH_TIMEOUT_MS)} ms (${running(child) ? 'still running' : 'it exited'})`);
+    await sleep(SETTLE_MS);
+    const procs = procTable();
+    tree = browserTree(procs, pid, dir);
+    for (const p of tree) remember(p.pid);
+    const mine = new Set(tree.map((p) => p.pid));
+    return {
+      mem: treeMemory([...mine]),
+      count: tree.length,
+      kinds: summariseKinds(tree),
+      args: tree[0]?.args ?? '',
+      others: procs.filter((p) => isChromium(p) && !mine.has(p.pid)).length,
+      triggered,
+    };
+  } finally {
+    closers.splice(closers.indexOf(close), 1);
+    await close();
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    dirs.delete(dir);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bare Chromium, for comparison.
+// Figures.
 
-async function plainChromium() {
-  const dir = await tempDir('ms-bench-wa-', dirs);
-  const t0 = performance.now();
-  const child = spawn(
-    CHROMIUM,
-    [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--remote-debugging-port=0',
-      `--user-data-dir=${dir}`,
-      'about:blank',
-    ],
-    { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  track(children, child);
-  const pgid = child.pid;
-  if (pgid === undefined) throw new Error('could not spawn chromium');
-  groups.add(pgid);
-  closers.push(async () => {
-    // SIGTERM to the main process only: it ends and reaps its own children (a group-wide signal
-    // orphans them to pid 1 as zombies). Whatever is left of the group then gets SIGKILL.
-    if (running(child)) child.kill('SIGTERM');
-    await waitExit(child, 5000);
-    await sleep(200);
-    killGroup(pgid, 'SIGKILL');
-    await waitExit(child, 2000);
-  });
-  const stderr: string[] = [];
-  let devtools: number | null = null;
-  child.stderr?.on(
-    'data',
-    lineSplitter((line) => {
-      if (stderr.length < 50) stderr.push(line);
-      if (devtools === null && line.includes('DevTools listening on')) devtools = performance.now() - t0;
-    }),
-  );
-  let main: number | null = null;
-  const end = t0 + LAUNCH_TIMEOUT_MS;
-  while (performance.now() < end && (main === null || devtools === null)) {
-    const tick = performance.now();
-    if (main === null) {
-      const { procs } = await ps();
-      const p = procs.find((x) => isRealBrowserMain(x, dir));
-      if (p) main = tick - t0;
-      for (const x of procs) if (x.pgid === pgid) remember(x.pid);
+const MB = 1024 * 1024;
+const mbText = (bytes: number | null | undefined): string => (bytes === null || bytes === undefined ? 'n/a' : (bytes / MB).toFixed(1));
+const signed = (bytes: number | null): string => (bytes === null ? 'n/a' : `${bytes >= 0 ? '+' : '−'}${(Math.abs(bytes) / MB).toFixed(1)}`);
+const ms = (value: number | null | undefined): string => formatMs(value, 0);
+
+interface Row {
+  variant: Variant;
+  samples: Sample[];
+  /** Why it was not measured. */
+  skipped?: string;
+}
+
+function nums(samples: Sample[], pick: (s: Sample) => number | null | undefined): number[] {
+  return samples.map(pick).filter((x): x is number => x !== null && x !== undefined);
+}
+
+function printTable(scenario: Scenario, rows: Row[]): void {
+  const base = rows.find((r) => r.variant.key === 'launched');
+  const basePss = base ? median(nums(base.samples, (s) => s.mem.pss)) : null;
+  const baseOwn = base ? median(nums(base.samples, (s) => s.mem.own)) : null;
+  console.log('| browser | processes | PSS of the tree, MiB (min–max) | Δ PSS | own memory, MiB (min–max) | Δ own | its processes (last launch) |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) {
+    if (r.skipped) {
+      console.log(`| ${r.variant.label} | ${r.skipped} | | | | | |`);
+      continue;
     }
-    const wait = PS_INTERVAL_MS - (performance.now() - tick);
-    if (wait > 0) await sleep(wait);
+    if (r.samples.length === 0) {
+      console.log(`| ${r.variant.label} | no launch succeeded | | | | | |`);
+      continue;
+    }
+    const pss = nums(r.samples, (s) => s.mem.pss);
+    const own = nums(r.samples, (s) => s.mem.own);
+    const pssMed = median(pss);
+    const ownMed = median(own);
+    const range = (v: number[]) => `${mbText(Math.min(...v))}–${mbText(Math.max(...v))}`;
+    const counts = [...new Set(r.samples.map((s) => s.count))].join('/');
+    const isBase = r === base;
+    console.log(
+      `| ${r.variant.label} | ${counts} | ${mbText(pssMed)} (${range(pss)}) | ${isBase || basePss === null || pssMed === null ? '' : signed(pssMed - basePss)} | ` +
+        `${own.length ? `${mbText(ownMed)} (${range(own)})` : 'n/a'} | ${isBase || baseOwn === null || ownMed === null ? '' : signed(ownMed - baseOwn)} | ${r.samples.at(-1)!.kinds}${r.samples.length < RUNS ? ` (${String(r.samples.length)} of ${String(RUNS)} launches)` : ''} |`,
+    );
   }
-  await sleep(Math.max(0, PLAIN_SETTLE_MS - (performance.now() - t0)));
-  const { procs } = await ps();
-  const inGroup = procs.filter((p) => p.pgid === pgid && live(p));
-  const crashpad = crashpadOf(procs, pgid).filter((p) => p.pgid !== pgid);
-  const tree = [...inGroup, ...crashpad];
-  for (const p of tree) remember(p.pid);
-  const mem = treeMemory(tree.map((p) => p.pid));
-  const notes = stderr.filter((l) => !l.includes('DevTools listening on'));
-  const close = closers.pop()!;
-  await close();
-  const { procs: after } = await ps();
-  const leftovers = after.filter((p) => p.pgid === pgid && live(p)).length;
-  const zombies = after.filter((p) => p.pgid === pgid && !live(p)).length;
-  return { main, devtools, mem, kinds: summariseKinds(tree), inGroup: inGroup.length, crashpad: crashpad.length, notes, leftovers, zombies, settled: PLAIN_SETTLE_MS };
+  const others = rows.flatMap((r) => r.samples.map((s) => s.others));
+  if (others.length) console.log(`\nOther Chromium processes on the machine while a browser was measured: ${String(Math.min(...others))}–${String(Math.max(...others))}.`);
+  if (base?.samples.length) {
+    const s = base.samples;
+    console.log(
+      `Session, as launched (median of ${String(s.length)}): POST answered ${ms(median(nums(s, (x) => x.createAnswered)))}, browser in /proc ${ms(median(nums(s, (x) => x.browserSeen)))}, ` +
+        `${scenario.key === 'A' ? 'CONNECT web.whatsapp.com' : 'test page done'} ${ms(median(nums(s, (x) => x.triggered)))}; its worker (node) PSS ${mbText(median(nums(s, (x) => x.worker?.pss)))} MiB, own ${mbText(median(nums(s, (x) => x.worker?.own)))} MiB; ` +
+        `after DELETE its browser was gone in ${ms(median(nums(s, (x) => x.gone)))}${s.some((x) => x.gone === null) ? ` (not within ${String(GONE_TIMEOUT_MS)} ms in ${String(s.filter((x) => x.gone === null).length)} launches)` : ''}.`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,96 +720,96 @@ function sh(cmd: string, args: string[]): string {
   }
 }
 
-async function main(): Promise<void> {
-  const chromiumVersion = sh(CHROMIUM, ['--version']);
-  console.log('wa-automate engine benchmark');
-  console.log(
-    `machine: ${String(os.availableParallelism())} CPUs (nproc ${sh('nproc', [])}), ${mb(os.totalmem())} RAM, Node ${process.version}, ${chromiumVersion}`,
-  );
+async function runScenario(scenario: Scenario, proxy: Awaited<ReturnType<typeof hangingProxy>>): Promise<void> {
+  const rows: Row[] = VARIANTS.filter((v) => v.scenarios.includes(scenario.key)).map((variant) => ({ variant, samples: [] }));
+  const t0 = performance.now();
+  console.log(`## ${scenario.title}`);
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const others = (await ps()).procs.filter((p) => live(p) && (/worker\/main/.test(p.args) || /lib\/chromium\/chromium/.test(p.args)));
-  if (others.length) console.log(`note: ${String(others.length)} worker/chromium processes not started by this bench were already running`);
+  let launchedArgs: string | null = null;
+  for (let round = 1; round <= RUNS; round++) {
+    for (const row of rows) {
+      if (row.skipped) continue;
+      const { variant } = row;
+      if (!variant.plain && variant.key !== 'launched' && launchedArgs !== null && hasAll(launchedArgs, variant.flags)) {
+        row.skipped = 'the server already launches with these';
+        continue;
+      }
+      try {
+        const sample = await (variant.plain ? plainRun(scenario, proxy, variant) : sessionRun(scenario, proxy, variant));
+        row.samples.push(sample);
+        if (variant.key === 'launched' && launchedArgs === null) launchedArgs = sample.args;
+        if (!variant.plain && variant.flags.length && !hasAll(sample.args, variant.flags)) console.log(`  note: ${variant.key}'s browser did not start with all of ${variant.flags.join(' ')}`);
+      } catch (err) {
+        console.log(`  ${variant.key}, round ${String(round)}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+  console.log(`load average at end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log('');
+  printTable(scenario, rows);
+  if (scenario.key === 'A' && launchedArgs !== null) {
+    const { switches, disabled } = switchesOf(launchedArgs);
+    const shown = [...switches].filter((s) => !/^--(user-data-dir|remote-debugging|proxy-server|user-agent)=/.test(s));
+    console.log(`The session's browser, as launched: ${shown.join(' ')} --disable-features=${[...disabled].join(',')}`);
+  }
+  console.log('');
+}
+
+async function main(): Promise<void> {
+  console.log('wa-automate engine benchmark: the memory of a session\'s browser');
+  console.log(
+    `machine: ${String(os.availableParallelism())} CPUs (nproc ${sh('nproc', [])}), ${mbText(os.totalmem())} MiB RAM, kernel ${os.release()}, Node ${process.version}, ` +
+      `${sh(CHROMIUM, ['--version']).split('\n').at(-1) ?? ''}, running as ${IS_ROOT ? 'root (so every browser runs with --no-sandbox)' : `uid ${String(process.getuid?.())}`}`,
+  );
+  console.log(
+    `${String(RUNS)} launches per browser, one at a time, the variants taking turns; each measured ${String(SETTLE_MS / 1000)} s after its page is where it stays; ` +
+      'PSS and own memory (Pss_Anon + Pss_Shmem) summed over /proc/<pid>/smaps_rollup of the browser\'s processes (main, its descendants, its crash handlers), in MiB; Δ: against the session as launched.',
+  );
+  console.log(`"the memory flags": ${MEMORY_FLAGS.join(' ')} (MEMORY_FLAGS, src/engines/wa-automate/options.ts)`);
   console.log('');
 
   const proxy = await hangingProxy();
   closers.push(() => proxy.close());
-  const dir = await tempDir('ms-bench-wa-', dirs);
-  const server = await startServer(dir);
-  console.log(`server pid ${String(server.pid)} on ${server.url}; hanging proxy on ${HOST}:${String(proxy.port)}`);
+  const work = await tempDir('ms-bench-wa-', dirs);
+  const pageFile = path.join(work, 'page.html');
+  const html = testPage();
+  await writeFile(pageFile, html);
+  const page = await pageServer(html);
+  closers.push(() => page.close());
+  const [waiting, withPage] = await Promise.all([
+    startServer(path.join(work, 'sessions-a')),
+    // open-wa serves https://web.whatsapp.com/ from this file itself (controllers/browser.js).
+    startServer(path.join(work, 'sessions-b'), { WA_LOCAL_PAGE_CACHE: pageFile }),
+  ]);
+  console.log(`servers pid ${String(waiting.pid)} and ${String(withPage.pid)}; hanging proxy on ${HOST}:${String(proxy.port)}; test page ${mbText(Buffer.byteLength(html))} MiB`);
   console.log('');
 
-  console.log(`1. Create → browser up (${String(RUNS)} sessions, one after another; ps polled every ${String(PS_INTERVAL_MS)} ms)`);
-  const runs: LaunchRun[] = [];
-  let last: LaunchRun | undefined;
-  let lastT0 = 0;
-  for (let i = 1; i <= RUNS; i++) {
-    const sessionId = i === 1 ? SESSION_PREFIX : `${SESSION_PREFIX}-${String(i)}`;
-    lastT0 = performance.now();
-    const run = await launchOnce(server, proxy, sessionId);
-    runs.push(run);
-    console.log(
-      `  run ${String(i)} (${sessionId}): POST answered ${ms(run.createAnswered)} (HTTP ${String(run.createStatus)}); worker in ps ${ms(run.worker)}; ` +
-        `chromium with the profile in ps ${ms(run.wrapper)}; real browser binary ${ms(run.browserMain)}; CONNECT web.whatsapp.com:443 ${ms(run.connect)}` +
-        `  [ps took ${run.psMean.toFixed(0)} ms avg, ${run.psMax.toFixed(0)} max; first proxy request: ${run.firstHit ?? 'none'}]`,
-    );
-    if (i < RUNS) {
-      const gone = await deleteAndWait(server, run);
-      console.log(`         DELETE → ${goneText(gone)}`);
-    } else {
-      last = run;
-    }
-  }
-  console.log(
-    `  median: POST answered ${ms(median(runs.map((r) => r.createAnswered)))}, worker ${ms(median(runs.map((r) => r.worker)))}, ` +
-      `chromium in ps ${ms(median(runs.map((r) => r.wrapper)))}, real binary ${ms(median(runs.map((r) => r.browserMain)))}, ` +
-      `CONNECT web.whatsapp.com ${ms(median(runs.map((r) => r.connect)))}`,
+  await runScenario(
+    {
+      key: 'A',
+      title: 'A. Waiting on https://web.whatsapp.com/ (it never loads)',
+      ready: (hits) => hits.find((h) => /^CONNECT web\.whatsapp\.com:443\b/.test(h.line))?.at ?? null,
+      server: waiting,
+      plainUrl: 'https://web.whatsapp.com/',
+    },
+    proxy,
   );
-  console.log('');
-
-  if (last) {
-    await sleep(Math.max(0, lastT0 + SETTLE_MS - performance.now()));
-    const f = await sessionFootprint(server, last);
-    console.log(`2. One session sitting ~${String(SETTLE_MS / 1000)} s after create, browser waiting on web.whatsapp.com (${last.sessionId})`);
-    if (f) {
-      console.log(`  session status: ${f.status}`);
-      console.log(`  worker (node, pid ${String(f.workerPid)}): RSS ${mb(f.workerRss)}, PSS ${mb(f.workerPss)}`);
-      console.log(
-        `  browser: ${String(f.browser.count)} processes (${f.kinds}), RSS sum ${mb(f.browser.rss)}, PSS sum ${mb(f.browser.pss)}` +
-          (f.browser.missing ? ` (${String(f.browser.missing)} unreadable)` : ''),
-      );
-      console.log(
-        `  process groups: ${String(f.inWorkerGroup)} browser processes in the worker's group (${String(f.workerPid)}), ` +
-          `${String(f.inBrowserGroup)} in the browser main process's group (${String(f.browserPgid)}), ${String(f.inWorkerTree)} descendants of the worker, ` +
-          `${String(f.crashpad)} crash handlers outside both (ppid 1, own session, matched by start time)`,
-      );
-      console.log(
-        `  session total (worker + browser): RSS ${mb((f.workerRss ?? 0) + f.browser.rss)}, PSS ${mb((f.workerPss ?? 0) + f.browser.pss)}`,
-      );
-    } else {
-      console.log('  no worker was found');
-    }
-    const gone = await deleteAndWait(server, last);
-    console.log(`  DELETE → ${goneText(gone)}`);
-    console.log('');
-  }
-
-  const others2 = (await ps()).procs.filter((p) => live(p) && p.pid !== server.pid && p.args.includes(dir));
-  if (others2.length) console.log(`note: ${String(others2.length)} processes still hold the sessions dir after the deletes`);
-
-  console.log(`3. Bare headless Chromium for comparison (${CHROMIUM} --headless ... about:blank, own process group)`);
-  const plain = await plainChromium();
-  console.log(`  real browser binary in ps ${ms(plain.main)}; "DevTools listening on" ${ms(plain.devtools)}`);
-  console.log(
-    `  after ~${String(plain.settled / 1000)} s: ${String(plain.mem.count)} processes (${plain.kinds}), RSS sum ${mb(plain.mem.rss)}, PSS sum ${mb(plain.mem.pss)}` +
-      ` (${String(plain.inGroup)} in its group + ${String(plain.crashpad)} crash handlers outside it)`,
+  await runScenario(
+    {
+      key: 'B',
+      title: `B. The local test page (${mbText(Buffer.byteLength(html))} MiB, mostly JavaScript; NOT WhatsApp Web)`,
+      ready: (_hits, profile) => (pageDone(profile) ? performance.now() : null),
+      server: withPage,
+      plainUrl: page.url,
+    },
+    proxy,
   );
-  if (plain.notes.length) console.log(`  its stderr (${String(plain.notes.length)} other lines, first 2): ${plain.notes.slice(0, 2).join(' | ')}`);
-  console.log(`  left in its group after stopping it: ${String(plain.leftovers)} live, ${String(plain.zombies)} zombies`);
-  console.log('');
 
-  if (server.notable.length) {
-    console.log(`server warnings/errors/stderr (${String(server.notable.length)} lines, first 10):`);
-    for (const l of server.notable.slice(0, 10)) console.log(`  ${l}`);
+  for (const s of [waiting, withPage]) {
+    if (s.notable.length) {
+      console.log(`server ${String(s.pid)} warnings/errors/stderr (${String(s.notable.length)} lines, first 10):`);
+      for (const l of s.notable.slice(0, 10)) console.log(`  ${l}`);
+    }
   }
 }
 
@@ -597,10 +825,9 @@ try {
 } finally {
   const forced = await cleanup();
   clearTimeout(deadline);
-  const { procs } = await ps().catch(() => ({ procs: [] as Proc[] }));
-  const mine = procs.filter((p) => groups.has(p.pgid) || (seen.has(p.pid) && stillOurs(p.pid, seen.get(p.pid) ?? null)));
-  if (mine.length) console.log(`after cleanup: ${String(mine.filter(live).length)} live, ${String(mine.filter((p) => !live(p)).length)} zombie processes of this bench remain`);
-  console.log(`cleanup: ${forced.length ? `had to force-kill ${forced.join(', ')}` : 'server stopped, nothing left to kill'}; temp dirs removed`);
+  const left = procTable().filter((p) => live(p) && (groups.has(p.pgid) || (seen.has(p.pid) && stillOurs(p.pid, seen.get(p.pid) ?? null))));
+  if (left.length) console.log(`after cleanup: ${String(left.length)} processes of this bench remain`);
+  console.log(`cleanup: ${forced.length ? `had to force-kill ${forced.join(', ')}` : 'servers stopped, nothing left to kill'}; temp folders removed`);
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 process.exitCode = failed ? 1 : 0;

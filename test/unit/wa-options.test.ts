@@ -6,7 +6,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { tempDir } from '../helpers/env.js';
 import type { EngineContext, ResolvedSessionConfig } from '../../src/engines/types.js';
-import { chromiumFlags, createConfig, isRefusedFlag } from '../../src/engines/wa-automate/options.js';
+import puppeteer from 'puppeteer';
+import { chromiumFlags, createConfig, isRefusedFlag, MEMORY_FLAGS } from '../../src/engines/wa-automate/options.js';
 import { browserVersion, desktopUserAgent, parseBrowserVersion, sessionUserAgent, stopOpenWaUserAgentOverride } from '../../src/engines/wa-automate/user-agent.js';
 import { prepareLaunch } from '../../src/engines/wa-automate/launch.js';
 
@@ -114,6 +115,26 @@ describe('the flags a session browser starts with', () => {
     }
     assert.ok(args.includes('--disable-crash-reporter') && args.includes('--disable-breakpad'));
     assert.deepEqual(args.filter((a) => a.startsWith('--user-agent=')), [`--user-agent=${LAUNCH.userAgent}`]);
+  });
+
+  it("switch off the address bar popups' WebUI and the spare renderer, in the one --disable-features puppeteer passes", () => {
+    assert.deepEqual(MEMORY_FLAGS, ['--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,SpareRendererForSitePerProcess']);
+    const args = createConfig(context({ chromiumArgs: ['--disable-features=Foo'] }), '/usr/bin/chromium', undefined, LAUNCH).args as string[];
+    // What puppeteer (open-wa's launcher) makes of them: Chromium reads the last --disable-features only.
+    const launched = puppeteer.defaultArgs({ args: [...args], headless: true });
+    const disabled = launched.filter((a) => a.startsWith('--disable-features='));
+    assert.equal(disabled.length, 1, disabled.join(' '));
+    const features = disabled[0]!.slice('--disable-features='.length).split(',');
+    for (const feature of ['WebUIOmniboxPopup', 'WebUIOmniboxAimPopup', 'SpareRendererForSitePerProcess', 'NetworkTimeServiceQuerying', 'Translate', 'Foo']) {
+      assert.ok(features.includes(feature), `${feature} in ${disabled[0]!}`);
+    }
+  });
+
+  it("trade neither the page's isolation, its heap nor how it looks for memory", () => {
+    // Measured and left out (bench/README.md): no gain, or a risk for the page, its account or its data.
+    const args = createConfig(context(), '/usr/bin/chromium', undefined, LAUNCH).args as string[];
+    const launched = puppeteer.defaultArgs({ args: [...args], headless: true }).join(' ');
+    assert.doesNotMatch(launched, /--single-process|--no-zygote|--in-process-gpu|--renderer-process-limit|--disable-site-isolation|IsolateOrigins|site-per-process|max-old-space-size|--js-flags|--disable-software-rasterizer/);
   });
 
   it('keep the sandbox unless running as root', () => {

@@ -3,8 +3,36 @@ import { profileDir } from './login.js';
 import type { Relay } from '../../proxy/relay.js';
 
 /**
+ * Chromium features switched off because they take memory in every session's browser and do
+ * nothing a page can see or use (bench/wa-automate.ts measures them against the other candidates;
+ * the figures, and the flags left out with the reasons, are in bench/README.md).
+ */
+const MEMORY_FEATURES = [
+  // Headless Chromium is the whole browser without a window, and (Chromium 156) it loads the WebUI
+  // of its address bar's suggestion popup and of that popup's AI-mode twin
+  // (chrome://omnibox-popup.top-chrome/), each in a renderer of its own, for an address bar no one
+  // can type in here: two processes, ~55 MB of the browser's PSS, ~40 MB of it its own memory.
+  // Risk: none for the page, which can neither see nor reach the browser's UI.
+  'WebUIOmniboxPopup',
+  'WebUIOmniboxAimPopup',
+  // Chromium keeps one renderer process started ahead, for the next navigation to a new site. A
+  // session navigates once, to web.whatsapp.com, and stays there, so the spare sits idle for the
+  // session's life: one process, ~7 MB. Risk: that navigation (and a renderer's restart) starts
+  // its process on demand, some tens of ms later.
+  'SpareRendererForSitePerProcess',
+];
+
+/**
+ * One flag, so that it also holds where nothing merges the --disable-features (Chromium takes the
+ * last one only; puppeteer merges them all into one). A Chromium without one of these features
+ * ignores its name.
+ */
+export const MEMORY_FLAGS = [`--disable-features=${MEMORY_FEATURES.join(',')}`];
+
+/**
  * The flags every session's browser starts with, on top of puppeteer's own defaults (which bring
- * --disable-background-networking, --no-first-run, --disable-sync). They replace open-wa's list
+ * --disable-background-networking, --no-first-run, --disable-sync, --mute-audio and
+ * --disable-features=Translate,MediaRouter,OptimizationHints,…). They replace open-wa's list
  * (config/puppeteer.config.js), which ignores certificate errors, turns the sandbox and site
  * isolation off and exposes gc() to the page; what it had worth keeping is here.
  */
@@ -29,6 +57,7 @@ export const BROWSER_FLAGS = [
   // working; so their database goes into the session (BREAKPAD_DUMP_LOCATION, see createConfig).
   '--disable-crash-reporter',
   '--disable-breakpad',
+  ...MEMORY_FLAGS,
 ];
 
 /**
