@@ -124,7 +124,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   let shuttingDown = false;
   const engines = () => engineAvailability({ executablePath: config.executablePath, useChrome: config.useChrome });
   // Listen first, so the URLs handed out (banner, /info, the API document) carry the real port.
-  const server = http.createServer();
+  // A request that comes before the app is ready (below) waits for it: with no 'request' listener
+  // Node would accept it and never answer, and a client that polls /health at start-up hangs.
+  const early: [http.IncomingMessage, http.ServerResponse][] = [];
+  let handler: http.RequestListener | undefined = undefined;
+  const server = http.createServer((req, res) => {
+    if (handler) handler(req, res);
+    else early.push([req, res]);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -204,7 +211,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     const removed = await media.sweep(session.id, keep);
     if (removed > 0) session.log('info', `removed ${String(removed)} file(s) no queued send needs from outgoing/`);
   }
-  server.on('request', app);
+  handler = app;
+  for (const [req, res] of early.splice(0)) app(req, res);
 
   const browser = engines()['wa-automate'];
   log.info(

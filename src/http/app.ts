@@ -107,14 +107,18 @@ export function createApp(deps: AppDeps): App {
   // Behind a reverse proxy, the client's address (rate limits, logs) comes from X-Forwarded-For.
   app.set('trust proxy', deps.trustProxy ?? false);
   app.set('etag', false);
-  app.use((req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.debug(`${req.method} ${req.originalUrl.split('?')[0] ?? ''} ${String(res.statusCode)} ${ms.toFixed(1)} ms`);
+  // One debug line per request, only when debug lines are written at all (DEBUG=wa:api): otherwise
+  // the timer, the 'finish' listener and winston's pipeline would run for a line that is dropped.
+  if (log.isLevelEnabled('debug')) {
+    app.use((req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        log.debug(`${req.method} ${req.originalUrl.split('?')[0] ?? ''} ${String(res.statusCode)} ${ms.toFixed(1)} ms`);
+      });
+      next();
     });
-    next();
-  });
+  }
   app.use(securityHeaders);
   // Replaces the policy above for Swagger UI's page only.
   app.use('/api-docs', docsSecurityHeaders);

@@ -96,6 +96,19 @@ export function mount(router: Router, def: RouteDef, before: RequestHandler[] = 
     const body = parse(def.body, req.body === undefined ? {} : req.body, 'body');
     const out = await def.handler({ params, query, body, req, res });
     if (out === undefined) return;
-    res.status(out.status ?? def.success.status).json(successBody(out));
+    sendJson(res, out.status ?? def.success.status, successBody(out));
   });
+}
+
+/**
+ * What res.status().json() writes, without Express's general-purpose send() (settings lookups,
+ * charset and ETag handling, freshness check) on every answer: the body is JSON, never cached.
+ * A HEAD request gets the headers only (Node leaves the body out).
+ */
+export function sendJson(res: Response, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
 }

@@ -1,8 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import type { Logger } from '../log.js';
 import { describeError } from '../errors.js';
 import { registerSecret } from '../util/redact.js';
@@ -86,7 +85,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const target = parseDatabaseUrl(opts.databaseUrl, opts.sessionsDir);
   let db: Kysely<Database> | undefined;
   try {
-    db = target.dialect === 'sqlite' ? openSqlite(target.file, opts.logger) : openPostgres(target, opts);
+    db = target.dialect === 'sqlite' ? openSqlite(target.file, opts.logger) : await openPostgres(target, opts);
     await migrate(db, opts.logger);
   } catch (err) {
     await db?.destroy().catch(() => undefined);
@@ -129,10 +128,40 @@ function openSqlite(file: string, logger: Logger): Kysely<Database> {
     sqlite.close();
     throw err;
   }
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(sqlite) }) });
 }
 
-function openPostgres(target: Extract<DatabaseTarget, { dialect: 'postgres' }>, opts: StoreOptions): Kysely<Database> {
+/** Distinct SQL texts kept prepared; the server's queries are a few dozen, IN lists of varying length add some. */
+const STATEMENT_CACHE = 256;
+
+/**
+ * better-sqlite3 as Kysely sees it, each SQL text prepared once. Kysely prepares every query it
+ * runs, and preparing (parsing and planning the SQL) cost as much as running it: the event log runs
+ * the same few statements thousands of times a second. A statement is reusable once its run()/all()
+ * returned; Kysely's stream() (iterate) would hold one busy, and nothing here streams.
+ */
+function preparedOnce(sqlite: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare: (sql) => {
+      let statement = cache.get(sql);
+      if (statement) {
+        // Most recently used last: the first key is the one to drop.
+        cache.delete(sql);
+      } else {
+        statement = sqlite.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(sql, statement);
+      return statement;
+    },
+  };
+}
+
+/** pg is loaded only for a Postgres database: start-up with SQLite does not pay for it. */
+async function openPostgres(target: Extract<DatabaseTarget, { dialect: 'postgres' }>, opts: StoreOptions): Promise<Kysely<Database>> {
+  const { default: pg } = await import('pg');
   // A password that slips into a driver's error text is masked in every log line.
   if (target.password) registerSecret(target.password, 'database');
   const statementTimeout = opts.statementTimeoutMs ?? 30_000;
