@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, pss, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess } from './lib.js';
+import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, pss, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess, printNotable } from './lib.js';
 
 const STARTUP_RUNS = 5;
 const SESSIONS = 20;
@@ -315,9 +315,7 @@ async function main(): Promise<void> {
     console.log(`sessions still ready after the load: ${String(readyAfter)}/${String(SESSIONS)}`);
     console.log(`server exit: ${exit.signal ?? `code ${String(exit.code)}`}`);
     console.log(`workers left after shutdown: ${left.length ? left.join(', ') : 'none'}`);
-    console.log(`server warnings/errors/stderr lines: ${String(notable.length)}`);
-    for (const l of notable.slice(0, 20)) console.log(`  ${l}`);
-    if (notable.length > 20) console.log(`  ... ${String(notable.length - 20)} more`);
+    printNotable(notable);
   } finally {
     await cleanup();
     clearTimeout(watchdog);

@@ -279,3 +279,10 @@ export function sessionWorkers(serverPid: number, seen?: Map<number, string>): M
   }
   return found;
 }
+
+/** The server's warning, error and stderr lines a bench collected: how many, and the first 20. */
+export function printNotable(notable: string[]): void {
+  console.log(`server warnings/errors/stderr lines: ${String(notable.length)}`);
+  for (const l of notable.slice(0, 20)) console.log(`  ${l}`);
+  if (notable.length > 20) console.log(`  ... ${String(notable.length - 20)} more`);
+}

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { WebSocket } from 'undici';
-import { BIN, HOST, ROOT, childPids, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, running, sessionWorkers, sleep, startTime, statField, stop, tempDir, track, type ServerProcess } from './lib.js';
+import { BIN, HOST, ROOT, childPids, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, running, sessionWorkers, sleep, startTime, statField, stop, tempDir, track, type ServerProcess, printNotable } from './lib.js';
 
 /** (a) Sessions persisted, then restored by a new server on the same folder. */
 const RESTORED = 50;
@@ -910,9 +910,7 @@ async function main(): Promise<void> {
     console.log('## checks');
     console.log(`server of (a) after the load: SIGTERM → exit ${aDown.took === null ? 'needed SIGKILL' : ms(aDown.took, 0)}, ${aDown.exit}`);
     console.log(`workers that outlived their server (each killed): ${outlived.length ? outlived.join(', ') : 'none'}`);
-    console.log(`server warnings/errors/stderr lines: ${String(notable.length)}`);
-    for (const l of notable.slice(0, 20)) console.log(`  ${l}`);
-    if (notable.length > 20) console.log(`  ... ${String(notable.length - 20)} more`);
+    printNotable(notable);
   } finally {
     await cleanup();
     clearTimeout(watchdog);

@@ -13,7 +13,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess } from './lib.js';
+import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess, printNotable } from './lib.js';
 
 /** Sequential send-text per variant, after a warm-up of SEQ_WARMUP each (not counted). */
 const SEQ_WARMUP = 50;
@@ -590,9 +590,7 @@ async function main(): Promise<void> {
     console.log(`sandbox outbox of m1: ${String(files.length)} files, sizes ${[...new Set(files.map((f) => String(f.size)))].join(', ') || 'none'} (the file is ${String(FILE_BYTES)} bytes)`);
     console.log(`server exit: ${exit.signal ?? `code ${String(exit.code)}`}${shutdown === null ? ' (needed SIGKILL)' : ` after ${ms(shutdown, 0)}`}`);
     console.log(`workers left after shutdown: ${left.length ? left.join(', ') : 'none'}`);
-    console.log(`server warnings/errors/stderr lines: ${String(notable.length)}`);
-    for (const l of notable.slice(0, 20)) console.log(`  ${l}`);
-    if (notable.length > 20) console.log(`  ... ${String(notable.length - 20)} more`);
+    printNotable(notable);
   } finally {
     await cleanup();
     clearTimeout(watchdog);
