@@ -96,11 +96,12 @@ export async function waitHealthy(server: Pick<ServerProcess, 'child' | 'url'>, 
   while (performance.now() < end) {
     if (!running(server.child)) throw new Error(`the server exited during start-up:\n${output.join('\n')}`);
     try {
-      const res = await fetch(`${server.url}/health`);
+      // Each poll has its own deadline: a server that accepts and never answers must not stall the bench.
+      const res = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
       if (res.status === 200) return performance.now();
     } catch {
-      // not listening yet
+      // not listening yet, or that poll was not answered in time
     }
     await sleep(intervalMs);
   }
