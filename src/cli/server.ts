@@ -207,8 +207,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   });
   // Files a crash left between being written and being queued: no waiting send refers to them.
   for (const session of manager.list()) {
-    const keep = new Set((await queue.list(session.id)).flatMap((job) => (job.op === 'sendMedia' ? [(job.params as { file: string }).file] : [])));
-    const removed = await media.sweep(session.id, keep);
+    const removed = await media.sweep(
+      session.id,
+      async () => new Set((await queue.list(session.id)).flatMap((job) => (job.op === 'sendMedia' ? [(job.params as { file: string }).file] : []))),
+    );
     if (removed > 0) session.log('info', `removed ${String(removed)} file(s) no queued send needs from outgoing/`);
   }
   handler = app;

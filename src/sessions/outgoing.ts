@@ -88,8 +88,12 @@ export class OutgoingMedia {
     await rm(file, { force: true }).catch(() => undefined);
   }
 
-  /** Removes what no waiting send refers to (left by a crash between writing a file and queuing it). */
-  async sweep(sessionId: string, keep: ReadonlySet<string>): Promise<number> {
+  /**
+   * Removes what no waiting send refers to (left by a crash between writing a file and queuing it).
+   * `keep` is asked only when the folder holds files: at start-up most sessions have none, and then
+   * no query is made for them.
+   */
+  async sweep(sessionId: string, keep: () => Promise<ReadonlySet<string>>): Promise<number> {
     const dir = this.#opts.dir(sessionId);
     let names: string[];
     try {
@@ -97,10 +101,12 @@ export class OutgoingMedia {
     } catch {
       return 0;
     }
+    if (names.length === 0) return 0;
+    const kept = await keep();
     let removed = 0;
     for (const name of names) {
       const file = path.join(dir, name);
-      if (keep.has(file)) continue;
+      if (kept.has(file)) continue;
       await this.release(file);
       removed += 1;
     }

@@ -13,6 +13,7 @@ export interface SendQueueSettings {
 }
 
 export type JobStatus = SendJobStatus;
+export { SEND_JOB_STATUSES as JOB_STATUSES } from '../store/schema.js';
 
 /** A queued send as the API shows it. */
 export interface SendJob {

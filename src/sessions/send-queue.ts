@@ -8,7 +8,7 @@ import { SessionSender } from './send-queue-sender.js';
 import { newChatRefusal, resolveDeps, toSendJob, type ResolvedDeps, type SendJob, type SendQueueDeps } from './send-queue-types.js';
 
 export type { JobStatus, SendJob, SendQueueDeps, SendQueueSettings } from './send-queue-types.js';
-export { DEFAULT_MAX_QUEUED, TYPING_MAX_MS, TYPING_MIN_MS, TYPING_MS_PER_CHAR, typingMs } from './send-queue-types.js';
+export { DEFAULT_MAX_QUEUED, JOB_STATUSES, TYPING_MAX_MS, TYPING_MIN_MS, TYPING_MS_PER_CHAR, typingMs } from './send-queue-types.js';
 
 /**
  * The code a waiting send's `done` rejects with when its job is cancelled. The catalogue has no

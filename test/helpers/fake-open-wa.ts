@@ -173,33 +173,14 @@ export class FakeClient implements WaClient {
   }
 
   /** The id when waitForId, else true (Client.js sendImage); the call's arguments are recorded as given. */
-  sendImage(
-    to: string,
-    file: string,
-    filename: string,
-    caption: string,
-    quotedMsgId?: string,
-    waitForId?: boolean,
-    ptt?: boolean,
-    withoutPreview?: boolean,
-  ): Promise<string | boolean> {
-    const args = [to, file, filename, caption, quotedMsgId, waitForId, ptt, withoutPreview];
-    return this.#call('sendImage', trimmed(args), () => Promise.resolve(waitForId ? `true_${to}_${nextKey()}` : true)) as Promise<string | boolean>;
-  }
+  sendImage: WaClient['sendImage'] = (...args) => this.#sendFileLike('sendImage', args);
 
   /** Client.js: sendFile is sendImage. */
-  sendFile(
-    to: string,
-    file: string,
-    filename: string,
-    caption: string,
-    quotedMsgId?: string,
-    waitForId?: boolean,
-    ptt?: boolean,
-    withoutPreview?: boolean,
-  ): Promise<string | boolean> {
-    const args = [to, file, filename, caption, quotedMsgId, waitForId, ptt, withoutPreview];
-    return this.#call('sendFile', trimmed(args), () => Promise.resolve(waitForId ? `true_${to}_${nextKey()}` : true)) as Promise<string | boolean>;
+  sendFile: WaClient['sendFile'] = (...args) => this.#sendFileLike('sendFile', args);
+
+  #sendFileLike(name: 'sendImage' | 'sendFile', args: Parameters<WaClient['sendImage']>): Promise<string | boolean> {
+    const [to, , , , , waitForId] = args;
+    return this.#call(name, trimmed([...args]), () => Promise.resolve(waitForId ? `true_${to}_${nextKey()}` : true)) as Promise<string | boolean>;
   }
 
   /** sendImage(to, file, 'ptt.ogg', '', quoted, true, true): the id. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { sessionIdSchema } from '../../sessions/config.js';
 import type { SessionManager } from '../../sessions/manager.js';
-import type { SendJob, SendQueue } from '../../sessions/send-queue.js';
+import { JOB_STATUSES, type SendJob, type SendQueue } from '../../sessions/send-queue.js';
 import { jobType } from '../../sessions/sending.js';
 import { SEND_OPS } from '../../worker/protocol.js';
 import { route, type RouteDef } from '../route.js';
@@ -9,7 +9,6 @@ import { envelope, sentSchema, sessionParams } from '../schemas.js';
 
 const base = '/api/v1/sessions/:id';
 
-const JOB_STATUSES = ['queued', 'sending', 'sent', 'failed', 'cancelled'] as const;
 
 export const jobSchema = z
   .object({
