@@ -5,24 +5,45 @@ import { isStored, newEventId, type Envelope } from './envelope.js';
 export type EventInput = Omit<Envelope, 'id' | 'timestamp'>;
 
 /**
- * Work that must be durable together with a stored event (the event itself, the message row it
- * carries, its webhook deliveries): done before anyone hears of the event. A failure refuses the event.
+ * Work that must be durable together with stored events (each event itself, the message row it
+ * carries, its webhook deliveries): done before anyone hears of them, all of `envelopes` in one
+ * transaction (in their order). A failure refuses them all.
  */
-export type StoreStep = (envelope: Envelope) => Promise<void>;
+export type StoreStep = (envelopes: readonly Envelope[]) => Promise<void>;
 
 export type Subscriber = (envelope: Envelope) => void;
 
+/** Most events stored in one transaction. */
+const MAX_BATCH = 256;
+
+interface Waiting {
+  input: EventInput;
+  resolve(envelope: Envelope): void;
+  reject(err: unknown): void;
+}
+
 /**
- * The one way events leave the server. Events are handled one at a time in publish order: a
- * stored event is written first (the store step), then handed to every subscriber (SSE streams,
- * the webhook dispatcher) in the order of its id. An SSE-only event (session.log) skips the store.
+ * The one way events leave the server. Events are handled in publish order: a stored event is
+ * written first (the store step), then handed to every subscriber (SSE streams, the webhook
+ * dispatcher) in the order of its id. An SSE-only event (session.log) skips the store.
+ *
+ * Events published while a store step runs wait, and are then stored together, in one transaction
+ * (group commit): a commit costs about the same for one event as for a hundred, so under load the
+ * log keeps up instead of paying a commit per event. Each event is still stored before anyone
+ * hears of it. A batch that fails is stored again one event at a time, so only the event that
+ * cannot be stored is refused.
  */
 export class EventBus {
   readonly #store: StoreStep;
   readonly #logger: Logger;
   readonly #subscribers = new Set<Subscriber>();
-  #tail: Promise<unknown> = Promise.resolve();
-  #pending = 0;
+  readonly #queue: Waiting[] = [];
+  /** Whether #drain() runs: it takes whatever is queued until the queue is empty. */
+  #draining = false;
+  /** The last event published, settled either way: events are handed out in order. */
+  #last: Promise<unknown> = Promise.resolve();
+  /** Events of the batch being stored, not handed out yet. */
+  #inFlight = 0;
 
   constructor(store: StoreStep, logger: Logger) {
     this.#store = store;
@@ -31,25 +52,14 @@ export class EventBus {
 
   /** Resolves with the envelope once it is stored and handed out; rejects if it could not be stored. */
   publish(input: EventInput): Promise<Envelope> {
-    this.#pending += 1;
-    const run = this.#tail.then(async () => {
-      try {
-        const envelope: Envelope = { id: newEventId(), timestamp: new Date().toISOString(), ...input };
-        if (isStored(envelope.event)) await this.#store(envelope);
-        for (const subscriber of this.#subscribers) {
-          try {
-            subscriber(envelope);
-          } catch (err) {
-            this.#logger.error(`an event subscriber failed on ${envelope.event}: ${describeError(err)}`);
-          }
-        }
-        return envelope;
-      } finally {
-        this.#pending -= 1;
-      }
+    const handled = new Promise<Envelope>((resolve, reject) => {
+      this.#queue.push({ input, resolve, reject });
+      if (this.#draining) return;
+      this.#draining = true;
+      this.#drain().catch((err: unknown) => this.#logger.error(`the event bus stopped handing out events: ${describeError(err)}`));
     });
-    this.#tail = run.catch(() => undefined);
-    return run;
+    this.#last = handled.catch(() => undefined);
+    return handled;
   }
 
   subscribe(fn: Subscriber): () => void {
@@ -59,11 +69,72 @@ export class EventBus {
 
   /** Events accepted but not yet handed out (for metrics and tests). */
   get pending(): number {
-    return this.#pending;
+    return this.#queue.length + this.#inFlight;
   }
 
-  /** Resolves once every event published so far has been handed out. */
+  /** Resolves once every event published so far has been handed out (or refused). */
   async idle(): Promise<void> {
-    await this.#tail;
+    await this.#last;
+  }
+
+  async #drain(): Promise<void> {
+    // A tick first, so events published together (one status change's) share a batch.
+    await Promise.resolve();
+    try {
+      while (this.#queue.length > 0) await this.#handOut(this.#queue.splice(0, MAX_BATCH));
+    } finally {
+      // Reached right when the queue was seen empty, with no await between: nothing published meanwhile is left behind.
+      this.#draining = false;
+    }
+  }
+
+  /** Stores a batch, then hands each event out (or refuses it) in order. */
+  async #handOut(batch: Waiting[]): Promise<void> {
+    this.#inFlight = batch.length;
+    try {
+      const envelopes = batch.map(({ input }): Envelope => ({ id: newEventId(), timestamp: new Date().toISOString(), ...input }));
+      const failed = await this.#storeAll(envelopes.filter((e) => isStored(e.event)));
+      batch.forEach((waiting, i) => {
+        this.#inFlight -= 1;
+        const envelope = envelopes[i]!;
+        if (failed.has(envelope)) {
+          waiting.reject(failed.get(envelope));
+          return;
+        }
+        for (const subscriber of this.#subscribers) {
+          try {
+            subscriber(envelope);
+          } catch (e) {
+            this.#logger.error(`an event subscriber failed on ${envelope.event}: ${describeError(e)}`);
+          }
+        }
+        waiting.resolve(envelope);
+      });
+    } finally {
+      this.#inFlight = 0;
+    }
+  }
+
+  /** Stores the batch; the events that could not be stored, each with why. */
+  async #storeAll(envelopes: Envelope[]): Promise<Map<Envelope, unknown>> {
+    const failed = new Map<Envelope, unknown>();
+    if (envelopes.length === 0) return failed;
+    try {
+      await this.#store(envelopes);
+      return failed;
+    } catch (err) {
+      if (envelopes.length === 1) {
+        failed.set(envelopes[0]!, err);
+        return failed;
+      }
+    }
+    for (const envelope of envelopes) {
+      try {
+        await this.#store([envelope]);
+      } catch (err) {
+        failed.set(envelope, err);
+      }
+    }
+    return failed;
   }
 }

@@ -23,12 +23,15 @@ export const historyExtra: StoreExtra = async (envelope, trx) => {
   }
 };
 
-/** The bus's store step: the event, its message row and whatever `extras` add, in one transaction. */
+/** The bus's store step: the events, their message rows and whatever `extras` add, in one transaction. */
 export function durableStore(db: Kysely<Database>, extras: StoreExtra[] = [historyExtra]): StoreStep {
-  return async (envelope) => {
+  return async (envelopes) => {
     await db.transaction().execute(async (trx) => {
-      await new EventLog<Envelope>(trx).append(envelope);
-      for (const extra of extras) await extra(envelope, trx);
+      const log = new EventLog<Envelope>(trx);
+      for (const envelope of envelopes) {
+        await log.append(envelope);
+        for (const extra of extras) await extra(envelope, trx);
+      }
     });
   };
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { deleteInBatches, pageSize } from './bounds.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { Database } from './schema.js';
@@ -43,19 +43,11 @@ export class MessageStore<M extends HistoryMessage = HistoryMessage> {
 
   /** Stores a message, or replaces the stored one with the same id. `seq`: a sortable id from the caller. */
   async upsert(session: string, message: M, seq: string): Promise<void> {
-    const columns = {
-      chat_id: message.chatId,
-      from_me: message.fromMe ? 1 : 0,
-      timestamp: message.timestamp,
-      ack: message.ack,
-      message: JSON.stringify(message),
-      seq,
-    };
-    await this.#db
-      .insertInto('messages')
-      .values({ session, id: message.id, ...columns })
-      .onConflict((oc) => oc.columns(['session', 'id']).doUpdateSet(columns))
-      .execute();
+    // SQL text, not the query builder: this runs for every message received or sent (see EventLog.append).
+    await sql`insert into "messages" ("session", "id", "chat_id", "from_me", "timestamp", "ack", "message", "seq")
+      values (${session}, ${message.id}, ${message.chatId}, ${message.fromMe ? 1 : 0}, ${message.timestamp}, ${message.ack}, ${JSON.stringify(message)}, ${seq})
+      on conflict ("session", "id") do update set "chat_id" = excluded."chat_id", "from_me" = excluded."from_me",
+        "timestamp" = excluded."timestamp", "ack" = excluded."ack", "message" = excluded."message", "seq" = excluded."seq"`.execute(this.#db);
   }
 
   /** Whether this chat ever wrote to the session (a message from it is in the history). */
@@ -89,26 +81,14 @@ export class MessageStore<M extends HistoryMessage = HistoryMessage> {
     const run = async (trx: Kysely<Database>): Promise<M | undefined> => {
       // Writing the column first takes the row's lock (Postgres) or the database's write lock
       // (SQLite) before the read, so two acks of one message cannot interleave read and write.
-      const touched = await trx
-        .updateTable('messages')
-        .set({ ack })
-        .where('session', '=', session)
-        .where('id', '=', messageId)
-        .executeTakeFirst();
-      if (touched.numUpdatedRows === 0n) return undefined;
-      const row = await trx
-        .selectFrom('messages')
-        .select('message')
-        .where('session', '=', session)
-        .where('id', '=', messageId)
-        .executeTakeFirstOrThrow();
+      // SQL text, not the query builder: three acks per message sent (see EventLog.append).
+      const touched = await sql`update "messages" set "ack" = ${ack} where "session" = ${session} and "id" = ${messageId}`.execute(trx);
+      if (!touched.numAffectedRows) return undefined;
+      const { rows } = await sql<{ message: string }>`select "message" from "messages" where "session" = ${session} and "id" = ${messageId}`.execute(trx);
+      const row = rows[0];
+      if (!row) throw new Error(`message ${messageId} of ${session} vanished while its ack was written`);
       const message = { ...(JSON.parse(row.message) as M), ack, ackName };
-      await trx
-        .updateTable('messages')
-        .set({ message: JSON.stringify(message) })
-        .where('session', '=', session)
-        .where('id', '=', messageId)
-        .execute();
+      await sql`update "messages" set "message" = ${JSON.stringify(message)} where "session" = ${session} and "id" = ${messageId}`.execute(trx);
       return message;
     };
     // Inside the event's own transaction (the history step) it runs there; alone, in one of its own.

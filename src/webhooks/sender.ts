@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import type { Agent, request as undiciRequest } from 'undici';
 import { describeError } from '../errors.js';
 import { maskSecrets } from '../util/redact.js';
 import { signatureHeaders } from './signing.js';
@@ -38,7 +38,8 @@ export function isRetryableStatus(status: number): boolean {
  * URL is where the receiver said it listens), and an answer is read only up to a bound.
  */
 export class WebhookSender {
-  readonly #agent: Agent;
+  /** undici (110 files) is loaded with the first delivery, not at start-up: most servers never send one. */
+  #client: Promise<{ agent: Agent; request: typeof undiciRequest }> | undefined;
   readonly #timeoutMs: number;
   readonly #userAgent: string;
   readonly #maxResponse: number;
@@ -49,15 +50,22 @@ export class WebhookSender {
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#userAgent = opts.userAgent;
     this.#maxResponse = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE;
-    this.#agent = new Agent({
-      connect: { timeout: this.#timeoutMs },
-      headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs,
-      keepAliveTimeout: 4_000,
-      keepAliveMaxTimeout: 60_000,
-      // Receivers that cannot parse an answer cut short are common; one request per connection at a time.
-      pipelining: 1,
-    });
+  }
+
+  #undici(): Promise<{ agent: Agent; request: typeof undiciRequest }> {
+    this.#client ??= import('undici').then(({ Agent, request }) => ({
+      agent: new Agent({
+        connect: { timeout: this.#timeoutMs },
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 60_000,
+        // Receivers that cannot parse an answer cut short are common; one request per connection at a time.
+        pipelining: 1,
+      }),
+      request,
+    }));
+    return this.#client;
   }
 
   get timeoutMs(): number {
@@ -88,7 +96,8 @@ export class WebhookSender {
     }, this.#timeoutMs);
     this.#inFlight.add(controller);
     try {
-      const res = await request(url, { dispatcher: this.#agent, method: 'POST', headers, body, signal: controller.signal });
+      const { agent, request } = await this.#undici();
+      const res = await request(url, { dispatcher: agent, method: 'POST', headers, body, signal: controller.signal });
       const snippet = await this.#drain(res.body, controller.signal);
       const status = res.statusCode;
       if (status >= 200 && status < 300) return { outcome: 'delivered', statusCode: status, error: null };
@@ -112,7 +121,8 @@ export class WebhookSender {
   /** Aborts what is on the wire and closes every connection. */
   async close(): Promise<void> {
     this.abortAll();
-    await this.#agent.destroy().catch(() => undefined);
+    const client = await this.#client;
+    await client?.agent.destroy().catch(() => undefined);
   }
 
   #headers(target: Pick<WebhookTarget, 'secret' | 'headers'>, url: URL, msgId: string, body: string): Record<string, string> {

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import QRCode from 'qrcode';
 import { AppError, type ErrorCode } from '../../errors.js';
 import type { SessionManager } from '../../sessions/manager.js';
 import {
@@ -170,7 +169,7 @@ export function sessionRoutes(manager: SessionManager): RouteDef[] {
         const comma = qr.qrCode.indexOf(',');
         const png = qr.qrCode.startsWith('data:image/png;base64,')
           ? Buffer.from(qr.qrCode.slice(comma + 1), 'base64')
-          : await QRCode.toBuffer(qr.qrData, { type: 'png', margin: 2, width: 264 });
+          : await (await import('qrcode')).default.toBuffer(qr.qrData, { type: 'png', margin: 2, width: 264 });
         res.status(200).type('image/png').set('Cache-Control', 'no-store').send(png);
         return undefined;
       },
