@@ -33,6 +33,13 @@ function numberInto(target, key, fid) {
  * The New Session dialog. It sends only what the user set (the API refuses unknown keys and the
  * server fills in its own defaults), and shows the API's validation errors in its own words.
  */
+/** What each engine is, in the words a user picks by (the README's "Which engine"). */
+const ENGINE_HINTS = {
+  'wa-automate': 'Real WhatsApp Web in Chromium: about 400 MB a session; starting new chats needs an open-wa licence.',
+  baileys: "Real WhatsApp over its multi-device protocol, no browser: a fraction of the memory, many sessions per machine.",
+  sandbox: 'A simulated phone: the same QR codes, statuses and messages, nothing leaves this machine.',
+};
+
 export class CreateDialog {
   /**
    * @param {{ create: (body: unknown) => Promise<any>, onCreated: (session: any) => void, defaultEngine: () => string }} ctx
@@ -79,7 +86,9 @@ export class CreateDialog {
   }
 
   #engineChanged() {
-    byId('f-autoscan-wrap').hidden = input('f-engine').value !== 'sandbox';
+    const engine = input('f-engine').value;
+    byId('f-autoscan-wrap').hidden = engine !== 'sandbox';
+    byId('f-engine-hint').textContent = ENGINE_HINTS[engine] ?? '';
   }
 
   /** The request body from the form: only the keys the user set. */
