@@ -110,8 +110,10 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
   // Per queue: the id of the last delivery it finished (delivered or failed). Every pending one
   // of the queue comes after it, except one sent again by hand (kick with wake forgets it).
   readonly #cursors = new Map<string, string>();
-  // Queues that got rows in the event being stored; kicked once it is committed and published.
+  // Queues that got rows in the events being stored; kicked once they are committed and published.
   readonly #created = new Map<string, QueueKey>();
+  // Events of the batch being stored that got deliveries: their bodies are cached as each is published.
+  readonly #withDeliveries = new Set<string>();
   readonly #abort = new AbortController();
   #unsubscribe: (() => void) | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -145,6 +147,9 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
       createdAt: envelope.timestamp,
     }));
     await new DeliveryStore(trx).create(rows);
+    // An event refused after this (its transaction failed) is never published: bounded, not kept forever.
+    if (this.#withDeliveries.size >= BODY_CACHE) this.#withDeliveries.clear();
+    this.#withDeliveries.add(envelope.id);
     for (const row of rows) this.#created.set(queueKey(row.webhook, row.session), { webhook: row.webhook, session: row.session });
   };
 
@@ -210,8 +215,9 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
   }
 
   #published(envelope: Envelope): void {
+    // The bus stores events in batches: each event of one that got deliveries is published in turn.
+    if (this.#withDeliveries.delete(envelope.id)) this.#remember(this.#bodies, envelope.id, JSON.stringify(envelope), BODY_CACHE);
     if (this.#created.size === 0) return;
-    this.#remember(this.#bodies, envelope.id, JSON.stringify(envelope), BODY_CACHE);
     const created = [...this.#created.values()];
     this.#created.clear();
     for (const queue of created) this.kick(queue.webhook, queue.session);
