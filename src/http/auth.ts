@@ -18,10 +18,13 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
   return undefined;
 }
 
-/** Compares hashes, so neither the time taken nor a length check tells anything about the key. */
-export function keyMatches(expected: string, given: string | undefined): boolean {
+/**
+ * Compares hashes, so neither the time taken nor a length check tells anything about the key.
+ * `expected` is the key itself or its digest (requireApiKey hashes it once, not on every request).
+ */
+export function keyMatches(expected: string | Buffer, given: string | undefined): boolean {
   if (given === undefined) return false;
-  return timingSafeEqual(digest(expected), digest(given));
+  return timingSafeEqual(typeof expected === 'string' ? digest(expected) : expected, digest(given));
 }
 
 /**
@@ -63,13 +66,15 @@ const EVENT_STREAM = /^\/api\/v1\/(?:events|sessions\/[^/]+\/events)\/?$/;
 export const WWW_AUTHENTICATE = 'Bearer realm="wa-multi-session", ApiKey realm="wa-multi-session", header="X-API-Key"';
 
 export function requireApiKey(apiKey: string, tokens: EventTokens): RequestHandler {
+  const expected = digest(apiKey);
   return (req, res, next) => {
     const refuse = (message: string): void => {
       res.setHeader('WWW-Authenticate', WWW_AUTHENTICATE);
       next(new AppError('UNAUTHORIZED', message));
     };
-    const token = req.query.token;
-    if (req.method === 'GET' && typeof token === 'string' && EVENT_STREAM.test(req.originalUrl.split('?')[0] ?? '')) {
+    // The path first: Express parses the query string anew on every read of req.query.
+    const token = req.method === 'GET' && EVENT_STREAM.test(req.originalUrl.split('?')[0] ?? '') ? req.query.token : undefined;
+    if (typeof token === 'string') {
       if (tokens.verify(token)) {
         next();
         return;
@@ -78,7 +83,7 @@ export function requireApiKey(apiKey: string, tokens: EventTokens): RequestHandl
       return;
     }
     const given = presentedKey(req.headers);
-    if (!keyMatches(apiKey, given)) {
+    if (!keyMatches(expected, given)) {
       refuse(
         given === undefined
           ? 'this server needs an API key: send it as "X-API-Key: <key>" or "Authorization: Bearer <key>"'

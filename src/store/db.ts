@@ -128,7 +128,21 @@ function openSqlite(file: string, logger: Logger): Kysely<Database> {
     sqlite.close();
     throw err;
   }
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(sqlite) }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(sqlite) }) });
+  SQLITE_HANDLES.set(db, sqlite);
+  return db;
+}
+
+/** The better-sqlite3 connection behind each Kysely that openStore opened on SQLite. */
+const SQLITE_HANDLES = new WeakMap<Kysely<Database>, SQLite.Database>();
+
+/**
+ * The one SQLite connection behind `db` (undefined for Postgres, or a Kysely not opened here), for
+ * the event log's hot path (store/hot-path.ts). A statement run on it while a Kysely transaction of
+ * `db` is open is part of that transaction: there is only the one connection.
+ */
+export function sqliteConnection(db: Kysely<Database>): SQLite.Database | undefined {
+  return SQLITE_HANDLES.get(db);
 }
 
 /** Distinct SQL texts kept prepared; the server's queries are a few dozen, IN lists of varying length add some. */
