@@ -3,6 +3,7 @@ import path from 'node:path';
 import { SandboxEngine, SANDBOX_LOGIN_FILE } from './sandbox.js';
 import { findBrowser } from './wa-automate/browser.js';
 import { loginPaths } from './wa-automate/login.js';
+import { loginPaths as baileysLoginPaths } from './baileys/login.js';
 import type { Engine, EngineContext, EngineName } from './types.js';
 
 export interface EngineAvailability {
@@ -51,6 +52,19 @@ export const ENGINE_MODULES: Record<EngineName, EngineModule> = {
     // open-wa asks WhatsApp Web for a link code only while it launches with config.linkCode
     // (controllers/initializer.js → auth.js linkCode).
     pairing: 'relaunch',
+  },
+  baileys: {
+    usesBrowser: false,
+    // Loaded lazily: Baileys (and its protobuf definitions) only in a baileys worker.
+    create: async (ctx) => {
+      const { BaileysEngine } = await import('./baileys/engine.js');
+      return new BaileysEngine(ctx);
+    },
+    loginPaths: (dir) => baileysLoginPaths(dir),
+    // Nothing to install or find: it is a Node library, speaking to WhatsApp over a WebSocket.
+    availability: () => ({ available: true, browserPath: null, reason: null }),
+    // Socket/socket.js requestPairingCode, on the socket that shows the QR code.
+    pairing: 'in-place',
   },
 };
 

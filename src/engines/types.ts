@@ -4,7 +4,7 @@ import type { LogLevel } from '../log.js';
 import type { ProxyCredentials } from '../proxy/parse.js';
 
 /** The engines a session can run; the first floor of the contract everything above builds on. */
-export const ENGINES = ['wa-automate', 'sandbox'] as const;
+export const ENGINES = ['wa-automate', 'baileys', 'sandbox'] as const;
 export type EngineName = (typeof ENGINES)[number];
 
 /** The one list of session statuses: what engines report and what the API shows. */

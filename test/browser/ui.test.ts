@@ -96,7 +96,7 @@ describe('web UI (sandbox engine)', () => {
     await p.waitForSelector('#create-dialog[open]', { visible: true });
     assert.equal(await textOf(p, 'label[for="f-session-id"]'), 'Session ID');
     assert.equal(await textOf(p, 'label[for="f-engine"]'), 'Engine');
-    assert.deepEqual(await js<string[]>(p, `[...document.querySelectorAll('#f-engine option')].map((o) => o.value)`), ['wa-automate', 'sandbox']);
+    assert.deepEqual(await js<string[]>(p, `[...document.querySelectorAll('#f-engine option')].map((o) => o.value)`), ['wa-automate', 'baileys', 'sandbox']);
     assert.equal(await js<string>(p, `document.activeElement?.id`), 'f-session-id', 'the form opens on its first field');
     await fill(p, '#f-session-id', 'bad id/..');
     await clickButton(p, 'Create', '#create-dialog');

@@ -67,7 +67,7 @@ describe('the server as a process (node bin/multi-session.js)', () => {
     for (const [args, reason] of [
       [['--port', 'abc'], /--port must be a whole number/],
       [['--max-sessions', '0'], /--max-sessions must be between 1/],
-      [['--engine', 'nope'], /--engine must be one of wa-automate, sandbox/],
+      [['--engine', 'nope'], /--engine must be one of wa-automate, baileys, sandbox/],
       [['--log-level', 'loud'], /--log-level must be one of/],
       [['--no-such-flag'], /unknown option/],
     ] as const) {
