@@ -197,6 +197,13 @@ async function openPostgres(target: Extract<DatabaseTarget, { dialect: 'postgres
   pool.on('error', (err) => {
     opts.logger.warn(`database: an idle connection failed: ${err.message}`, { ns: 'wa:server' });
   });
+  // A connection that breaks while a statement runs on it (Postgres stopped or restarted, the
+  // backend terminated) emits 'error' on its client, which the pool listens to only while the client
+  // is idle: unhandled, it would end the process. The statement fails with the same error and its
+  // caller handles it; the pool drops the broken client when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

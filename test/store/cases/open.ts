@@ -55,5 +55,34 @@ export function openCases(get: () => StoreCase, dialect: Dialect): void {
       assert.equal(result.rows[0]?.statement_timeout, '30s');
       assert.doesNotMatch(store.description, /:[^/@]+@/, 'no password in the description');
     });
+
+    it('a connection that breaks during a statement fails that statement, not the process', async () => {
+      const { store } = get();
+      // In a transaction, the client stays checked out (its rollback is tried) when the socket ends.
+      const slow = store.db.transaction().execute((trx) => sql`select pg_sleep(20) /* to be cut */`.execute(trx));
+      const outcome = slow.then(
+        () => 'answered',
+        (err: unknown) => (err instanceof Error ? err.message : String(err)),
+      );
+      // Another connection of the pool ends the first one's backend, as a Postgres restart would.
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where query like '%to be cut%' and pid <> pg_backend_pid()`.execute(store.db);
+        if (rows[0]?.n === 1) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity where query like '%to be cut%' and pid <> pg_backend_pid()`.execute(store.db);
+      assert.match(await outcome, /terminat/i);
+      // The socket's end arrives just after the error that failed the statement: the pool may hand
+      // that client out once more before it knows, so the next statements are retried a few times.
+      // An uncaught 'error' from the broken client would end the test process meanwhile.
+      let answered = false;
+      for (let i = 0; i < 20 && !answered; i++) {
+        answered = await sql<{ one: number }>`select 1 as one`.execute(store.db).then(
+          (r) => r.rows[0]?.one === 1,
+          () => new Promise<false>((resolve) => setTimeout(() => resolve(false), 50)),
+        );
+      }
+      assert.ok(answered, 'the pool answers again');
+    });
   }
 }
