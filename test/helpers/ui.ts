@@ -85,8 +85,17 @@ export async function button(page: Page, label: string, scope = 'body', timeout 
 }
 
 export async function clickButton(page: Page, label: string, scope = 'body'): Promise<void> {
-  const el = await button(page, label, scope);
-  await el.click();
+  // A list the page re-renders from the event stream may replace the button between finding and
+  // clicking it (a person's click is one step; puppeteer's is several): find it again then.
+  for (let attempt = 1; ; attempt++) {
+    const el = await button(page, label, scope);
+    try {
+      await el.click();
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !/detached/i.test(err instanceof Error ? err.message : String(err))) throw err;
+    }
+  }
 }
 
 /** The text of the first element matching the selector ('' when none). */
