@@ -3,7 +3,7 @@ import { maskSecrets } from './util/redact.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
-export type Namespace = 'wa:server' | 'wa:api' | 'wa:session' | 'wa:engine' | 'wa:proxy';
+export type Namespace = 'wa:server' | 'wa:api' | 'wa:session' | 'wa:engine' | 'wa:proxy' | 'wa:cluster';
 
 const RANK: Record<string, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 

@@ -86,7 +86,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   let db: Kysely<Database> | undefined;
   try {
     db = target.dialect === 'sqlite' ? openSqlite(target.file, opts.logger) : await openPostgres(target, opts);
-    await migrate(db, opts.logger);
+    await migrate(db, target.dialect, opts.logger);
   } catch (err) {
     await db?.destroy().catch(() => undefined);
     throw new Error(`cannot open the database ${target.description}: ${describeError(err)}`, { cause: err });
@@ -207,8 +207,8 @@ async function openPostgres(target: Extract<DatabaseTarget, { dialect: 'postgres
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
-async function migrate(db: Kysely<Database>, logger: Logger): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider });
+async function migrate(db: Kysely<Database>, dialect: Dialect, logger: Logger): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   const { error, results } = await migrator.migrateToLatest();
   for (const result of results ?? []) {
     if (result.status === 'Success') logger.info(`database: migration ${result.migrationName} applied`, { ns: 'wa:server' });

@@ -1,4 +1,5 @@
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { ColumnDataType, Kysely, Migration, MigrationProvider } from 'kysely';
+import type { Dialect } from './db.js';
 
 /**
  * The schema's history, in code (no migration files to ship or find at run time). Forward-only:
@@ -7,6 +8,8 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
  * under its lock table (several servers opening one Postgres at once run each migration once).
  *
  * Only the schema builder and the types text and integer: the same code on SQLite and Postgres.
+ * The one exception is the cluster's tables (004): they are used only on Postgres, where their times
+ * are the database's own clock (timestamptz, `now()`); on SQLite they exist, unused, with text times.
  */
 
 // Migrations see the database as it was when they were written, not today's schema.ts.
@@ -119,13 +122,69 @@ const m003: Migration = {
   },
 };
 
-/** Every migration, by name; names sort in the order they run. */
-export const MIGRATIONS: Readonly<Record<string, Migration>> = {
-  '001_initial': m001,
-  '002_delivery_queue_status': m002,
-  '003_send_jobs': m003,
-};
+/**
+ * Cluster mode (src/cluster): which node is alive, which node runs each session, and the history of
+ * who held what (tests check it: no session ever runs on two nodes at once). Every time in these
+ * tables comes from the database's clock, never from a node's, so nodes whose clocks disagree still
+ * agree on when a lease expires.
+ */
+function m004(dialect: Dialect): Migration {
+  const time: ColumnDataType = dialect === 'postgres' ? 'timestamptz' : 'text';
+  return {
+    async up(db: AnyDb): Promise<void> {
+      await db.schema
+        .createTable('cluster_nodes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('max_sessions', 'integer', (c) => c.notNull())
+        .addColumn('running', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('draining', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('started_at', time, (c) => c.notNull())
+        .addColumn('last_seen', time, (c) => c.notNull())
+        .execute();
 
-export const migrationProvider: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ ...MIGRATIONS }),
-};
+      await db.schema
+        .createTable('session_leases')
+        .addColumn('session', 'text', (c) => c.primaryKey())
+        .addColumn('node', 'text', (c) => c.notNull())
+        // Bumped each time a new holding begins: a writer holding an older one is refused.
+        .addColumn('fence', 'integer', (c) => c.notNull())
+        // null: released for good (stopped or deleted), nobody runs it until it is placed again.
+        .addColumn('expires_at', time)
+        .addColumn('acquired_at', time, (c) => c.notNull())
+        // Set when its holder let it go (a hand-over or a stop): its history then ends 'released', not 'lost'.
+        .addColumn('released_at', time)
+        .execute();
+      // A node's renew tick; the takeover sweep's expired leases.
+      await db.schema.createIndex('session_leases_node').on('session_leases').column('node').execute();
+      await db.schema.createIndex('session_leases_expires_at').on('session_leases').column('expires_at').execute();
+
+      const history = db.schema.createTable('lease_history');
+      await (dialect === 'postgres'
+        ? history.addColumn('id', 'integer', (c) => c.generatedAlwaysAsIdentity().primaryKey())
+        : history.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      )
+        .addColumn('session', 'text', (c) => c.notNull())
+        .addColumn('node', 'text', (c) => c.notNull())
+        .addColumn('fence', 'integer', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('at', time, (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('lease_history_session').on('lease_history').columns(['session', 'id']).execute();
+    },
+  };
+}
+
+/** Every migration, by name; names sort in the order they run. */
+export function migrations(dialect: Dialect): Readonly<Record<string, Migration>> {
+  return {
+    '001_initial': m001,
+    '002_delivery_queue_status': m002,
+    '003_send_jobs': m003,
+    '004_cluster_leases': m004(dialect),
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: () => Promise.resolve({ ...migrations(dialect) }) };
+}

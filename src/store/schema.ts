@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * The database's tables, as Kysely sees them: the one statement of each column's name and type
  * (migrations.ts creates exactly these). Column names are snake_case, as in the database; the
@@ -99,10 +101,62 @@ export interface SendJobsTable {
   finished_at: string | null;
 }
 
+/*
+ * Cluster mode's tables (migration 004). They are used only on Postgres, where their times are
+ * timestamptz columns of the database's clock (pg reads them as Date); on SQLite they exist, unused.
+ * src/store/leases.ts reads and writes them with SQL text, so these types document more than drive.
+ */
+
+/** One server of the cluster, as it last said (each renew tick says it again). */
+export interface ClusterNodesTable {
+  id: string;
+  /** How the other nodes reach this one (`--node-url`). */
+  url: string;
+  max_sessions: number;
+  /** How many leases its latest renew tick renewed. */
+  running: number;
+  /** 0 or 1: handing its sessions over (SIGTERM); takes no more. */
+  draining: number;
+  started_at: Date;
+  last_seen: Date;
+}
+
+/** Which node runs each session, until when, and under which fence. */
+export interface SessionLeasesTable {
+  session: string;
+  node: string;
+  /** 1, 2, 3…: a new value each time a new holding begins (a takeover, or a lease that had lapsed). */
+  fence: number;
+  /** null: released for good; otherwise the database time after which another node may take it. */
+  expires_at: Date | null;
+  acquired_at: Date;
+  /** When its holder let it go; null while held, or when it lapsed without being let go. */
+  released_at: Date | null;
+}
+
+export const LEASE_ACTIONS = ['acquired', 'expired-takeover', 'released', 'lost'] as const;
+export type LeaseAction = (typeof LEASE_ACTIONS)[number];
+
+/**
+ * Every holding's start ('acquired', or 'expired-takeover' when another node's lapsed lease was
+ * taken) and end ('released', or 'lost': the lease lapsed; `at` is then when it expired).
+ */
+export interface LeaseHistoryTable {
+  id: Generated<number>;
+  session: string;
+  node: string;
+  fence: number;
+  action: LeaseAction;
+  at: Date;
+}
+
 export interface Database {
   events: EventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   messages: MessagesTable;
   idempotency_keys: IdempotencyKeysTable;
   send_jobs: SendJobsTable;
+  cluster_nodes: ClusterNodesTable;
+  session_leases: SessionLeasesTable;
+  lease_history: LeaseHistoryTable;
 }

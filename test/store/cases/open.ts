@@ -20,7 +20,7 @@ export function openCases(get: () => StoreCase, dialect: Dialect): void {
     const executed = await again.store.db.introspection.getTables();
     assert.deepEqual(
       executed.map((t) => t.name).filter((n) => !n.startsWith('kysely_')).sort(),
-      ['events', 'idempotency_keys', 'messages', 'send_jobs', 'webhook_deliveries'],
+      ['cluster_nodes', 'events', 'idempotency_keys', 'lease_history', 'messages', 'send_jobs', 'session_leases', 'webhook_deliveries'],
     );
   });
 
