@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { ENGINES, type EngineName } from '../engines/types.js';
 import { STORED_EVENTS } from '../events/envelope.js';
@@ -42,6 +43,15 @@ export interface ServerConfig {
   readonly logFormat: LogFormat;
   /** The default of a session's maxMemoryMB (0: no cap). */
   readonly maxMemoryMB: number;
+  /** --cluster: this node's identity and address; undefined when the server runs alone. */
+  readonly cluster: ClusterConfig | undefined;
+}
+
+export interface ClusterConfig {
+  /** --node-id (default: the host name): names this node in leases, X-Served-By and GET /api/v1/cluster. */
+  readonly nodeId: string;
+  /** --node-url: how the other nodes reach this one (forwarded requests). */
+  readonly nodeUrl: string;
 }
 
 /** A flag value that cannot work: start-up stops with this one line and exit code 2. */
@@ -129,6 +139,9 @@ export function buildProgram(version: string): Command {
         'MULTI_SESSION_MAX_MEMORY_MB',
       ),
     )
+    .addOption(new Option('--cluster', 'run as one node of a cluster sharing --database-url (Postgres) and the sessions folder').env('MULTI_SESSION_CLUSTER'))
+    .addOption(new Option('--node-id <id>', 'this node\'s name in the cluster (default: the host name)').env('MULTI_SESSION_NODE_ID'))
+    .addOption(new Option('--node-url <url>', 'how the other nodes reach this one (default: the public URL)').env('MULTI_SESSION_NODE_URL'))
     .addOption(
       new Option('--allow-private-urls', "let send-* fetch media by URL from this machine's own, loopback, link-local and private addresses").env(
         'MULTI_SESSION_ALLOW_PRIVATE_URLS',
@@ -166,6 +179,9 @@ interface RawOptions {
   maxMemoryMb: string;
   webhookSecret?: string;
   webhookEvents?: string;
+  cluster?: boolean | string;
+  nodeId?: string;
+  nodeUrl?: string;
 }
 
 function origins(raw: string[] | string | undefined): string[] {
@@ -227,6 +243,38 @@ function webhookEvents(raw: string | undefined): readonly string[] | undefined {
   return Object.freeze(list);
 }
 
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * --cluster and its flags. Leases need the database's clock and row locks shared by every node, so
+ * the cluster runs on Postgres only: refused with one line otherwise. --node-id and --node-url mean
+ * nothing without --cluster and are refused too, so a typo is not silently a single server.
+ */
+function cluster(raw: RawOptions, database: string | undefined, fallbackUrl: string): ClusterConfig | undefined {
+  if (!flag(raw.cluster)) {
+    if (raw.nodeId !== undefined || raw.nodeUrl !== undefined) throw new ConfigError('--node-id and --node-url need --cluster');
+    return undefined;
+  }
+  if (!database || !/^postgres(?:ql)?:/i.test(database)) {
+    throw new ConfigError('--cluster needs a Postgres --database-url (postgres://user:pass@host:5432/db) shared by every node: leases live there');
+  }
+  const nodeId = (raw.nodeId ?? os.hostname()).trim();
+  if (!NODE_ID.test(nodeId)) {
+    throw new ConfigError(`--node-id must be 1 to 63 letters, digits, dots, dashes or underscores, got "${nodeId}"${raw.nodeId === undefined ? ' (the host name): pass --node-id' : ''}`);
+  }
+  const nodeUrl = (raw.nodeUrl ?? fallbackUrl).trim().replace(/\/+$/, '');
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(nodeUrl);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.pathname !== '/' || parsed.search || parsed.hash) {
+    throw new ConfigError(`--node-url must be an http:// or https:// base URL such as http://10.0.0.5:8080 (no path), got "${nodeUrl}"`);
+  }
+  return Object.freeze({ nodeId, nodeUrl });
+}
+
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
@@ -263,6 +311,7 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
   }
   const sessionsDir = raw.sessionsDir.trim();
   if (!sessionsDir) throw new ConfigError('--sessions-dir must not be empty');
+  const database = databaseUrl(raw.databaseUrl);
   return Object.freeze({
     port,
     host,
@@ -279,7 +328,7 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
     sendRateLimit: integer('--send-rate-limit', 0, 1_000_000)(raw.sendRateLimit),
     corsOrigins: Object.freeze(origins(raw.corsOrigin)),
     publicUrl: publicUrl(webhookHost, port),
-    databaseUrl: databaseUrl(raw.databaseUrl),
+    databaseUrl: database,
     eventRetentionDays: integer('--event-retention-days', 1, 3650)(raw.eventRetentionDays),
     mediaRetentionDays: integer('--media-retention-days', 1, 3650)(raw.mediaRetentionDays),
     webhookUrls: Object.freeze(webhookUrls(raw.webhookUrl)),
@@ -290,6 +339,7 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
     trustProxy: trustProxy(raw.trustProxy),
     logFormat: oneOf('--log-format', LOG_FORMATS)(raw.logFormat),
     maxMemoryMB: integer('--max-memory-mb', 0, 1_048_576)(raw.maxMemoryMb),
+    cluster: cluster(raw, database, publicUrl(webhookHost, port)),
   });
 }
 

@@ -30,6 +30,8 @@ import { ServerMetrics } from '../metrics/server-metrics.js';
 import { storeFigures } from '../metrics/store-figures.js';
 import { timedSends } from '../metrics/timed-sends.js';
 import { watchResources } from '../metrics/watch-resources.js';
+import { Membership } from '../cluster/membership.js';
+import { LeaseStore } from '../store/leases.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -52,6 +54,8 @@ export interface RunningServer {
   logger: Logger;
   /** The registry behind GET /metrics (the resource sampler hands it its samples). */
   metrics: ServerMetrics;
+  /** Cluster mode: this node's leases and takeover sweep (undefined alone). */
+  membership: Membership | undefined;
   /** Stops every session, ends every worker and closes the port. */
   close(): Promise<void>;
   /** Resolves when the sessions that were running have been started again. */
@@ -85,6 +89,18 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const store = new SessionStore(config.sessionsDir);
   // Before the sessions: every send their workers make is timed for /metrics.
   const metrics = new ServerMetrics({ logger: log });
+  // Cluster mode: the database (Postgres, checked by the options) first, as the manager runs
+  // sessions only under their leases. Alone, the SQLite file lives in the sessions folder, which
+  // the manager's load creates: the database comes after it.
+  const clusterDb = config.cluster ? await openStore({ databaseUrl: config.databaseUrl, sessionsDir: store.root, logger }) : undefined;
+  const membership =
+    config.cluster && clusterDb
+      ? new Membership({
+          leases: new LeaseStore(clusterDb.db),
+          node: { id: config.cluster.nodeId, url: config.cluster.nodeUrl, maxSessions: config.maxSessions },
+          logger: log,
+        })
+      : undefined;
   const manager = new SessionManager({
     store,
     logger,
@@ -92,9 +108,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     defaults: { engine: config.engine, useChrome: config.useChrome, executablePath: config.executablePath },
     workerFactory: timedSends(opts.workerFactory ?? forkWorker, metrics),
     timing: opts.timing,
+    cluster: membership,
   });
   await manager.load();
-  const database = await openStore({ databaseUrl: config.databaseUrl, sessionsDir: store.root, logger });
+  const database = clusterDb ?? (await openStore({ databaseUrl: config.databaseUrl, sessionsDir: store.root, logger }));
   const repos = repositories(database.db);
   for (const form of secretForms(config.webhookSecret)) registerSecret(form);
   const targets = new WebhookTargets({ urls: config.webhookUrls, secret: config.webhookSecret, events: config.webhookEvents }, (sessionId) => {
@@ -193,6 +210,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     trustProxy: config.trustProxy,
     metrics,
     metricsPublic: config.metricsPublic,
+    cluster: membership,
     publicDir: opts.publicDir ?? path.join(root, 'public'),
     heartbeatMs: opts.heartbeatMs,
     info: {
@@ -245,6 +263,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const restored = manager.restore().catch((err: unknown) => {
     log.error(`restore failed: ${String(err)}`);
   });
+  if (membership) {
+    // Joins once the sessions to run are offered: the first sweep takes this node's share of them.
+    await restored;
+    await membership.start({ adopt: (id) => manager.adopt(id), lose: (ids, reason) => manager.lose(ids, reason) });
+    log.info(`cluster: node ${membership.nodeId} (${config.cluster?.nodeUrl ?? ''}) joined`);
+  }
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -258,7 +282,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       // No new send starts; one on the wire finishes or stays "sending" for the next start to settle.
       await queue.close();
       stopWaking();
+      // Cluster: takes nothing more, then each session is stopped and its lease handed over.
+      await membership?.drain();
       await manager.shutdown(opts.shutdownMs);
+      await membership?.stop();
       stopEvents();
       // What the sessions said while stopping is stored before the database closes.
       await bus.idle();
@@ -271,5 +298,5 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, sends, queue, logger, metrics, close, restored };
+  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, sends, queue, logger, metrics, membership, close, restored };
 }

@@ -27,6 +27,7 @@ import { sandboxRoutes } from './routes/sandbox.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { clusterRoutes, followSharedFolder, type ClusterSource } from './routes/cluster.js';
 import type { WebhookService } from '../webhooks/deliveries-service.js';
 import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, needsKey, securityHeaders, sendLimiter } from './security.js';
 
@@ -59,6 +60,8 @@ export interface AppDeps {
   metrics?: MetricsSource;
   /** --metrics-public: GET /metrics without the API key (still under the per-client limit). */
   metricsPublic?: boolean;
+  /** Cluster mode (--cluster): GET /api/v1/cluster, and the shared sessions folder followed. */
+  cluster?: ClusterSource | undefined;
 }
 
 export interface App {
@@ -90,6 +93,7 @@ export function createApp(deps: AppDeps): App {
     ...webhookRoutes(deps.webhooks),
     ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000, logger: log, bus: deps.bus, events: deps.repos.events }, tokens),
     ...systemRoutes(deps.manager, deps.info),
+    ...clusterRoutes(deps.cluster),
     ...metricsRoutes(deps.metrics),
     ...docsRoutes(() => openApiDocument),
   ];
@@ -133,6 +137,8 @@ export function createApp(deps: AppDeps): App {
     if (auth && needsKey(prefix, deps.metricsPublic)) app.use(prefix, auth);
   }
   app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity }));
+
+  if (deps.cluster) app.use(followSharedFolder(deps.manager));
 
   const perSession = sendLimiter(sendRateLimit);
   const router = express.Router();

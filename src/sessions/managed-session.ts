@@ -14,6 +14,7 @@ import { SessionRunner, type RunnerTiming } from './runner.js';
 import { makesMessage, sentResource } from './messages.js';
 import { Session } from './session.js';
 import type { SessionStore, StoredSession } from './store.js';
+import type { ClusterLeases } from '../cluster/membership.js';
 
 export interface ManagedSessionDeps {
   store: SessionStore;
@@ -24,6 +25,8 @@ export interface ManagedSessionDeps {
   /** Throws MAX_SESSIONS_REACHED when no slot is free for one more session that should run. */
   requireSlot(): void;
   isShuttingDown(): boolean;
+  /** Cluster mode: the session runs here only while this node holds its lease. Undefined alone. */
+  cluster?: ClusterLeases | undefined;
 }
 
 /** waitForQR never holds a request longer than this, whatever qrTimeout says. */
@@ -96,6 +99,7 @@ export class ManagedSession {
       status: this.#broken ? 'failed' : 'stopped',
       error: this.#broken ?? null,
       logger: deps.logger,
+      node: deps.cluster ? () => deps.cluster?.nodeOf(id) ?? null : undefined,
     });
     if (record) setSecrets(this.#secretOwner, proxySecrets(record.config));
     const engine: EngineName = this.session.engine;
@@ -124,11 +128,14 @@ export class ManagedSession {
         // should the write fail, the record still says running and the slot is held again.
         this.#releasing = true;
         this.#release = this.#persist('stopped')
+          // Written as stopped first: no node may take it up again.
+          .then(() => this.#letGo({ handOver: false }))
           .catch((err: unknown) => this.session.log('error', describeError(err)))
           .finally(() => {
             this.#releasing = false;
           });
       },
+      mayRun: deps.cluster ? () => deps.cluster?.holds(id) ?? false : undefined,
     });
   }
 
@@ -169,6 +176,7 @@ export class ManagedSession {
       if (!this.#record) return;
       await this.#persist('stopped');
       await this.#runner.stop();
+      await this.#letGo({ handOver: false });
     });
   }
 
@@ -216,6 +224,7 @@ export class ManagedSession {
         }
       }
       await this.#runner.stop();
+      await this.#letGo({ handOver: false });
       // The browser is gone by now, so nothing holds the profile any more.
       await clearLoginData(record.engine, this.#deps.store.dataDir(this.id), this.id);
       this.session.forgetIdentity();
@@ -255,6 +264,7 @@ export class ManagedSession {
         this.#deleted = true;
         await this.#runner.stop();
       });
+      await this.#letGo({ handOver: false });
       forgetSecrets(this.#secretOwner);
       this.session.log('info', 'deleted');
     });
@@ -371,15 +381,88 @@ export class ManagedSession {
     await this.#persist('stopped').catch((err: unknown) => this.session.log('error', describeError(err)));
   }
 
-  /** Server shutdown: stop without changing the desired state, and never start again. */
+  /**
+   * Server shutdown: stop without changing the desired state, and never start again. In a cluster
+   * the lease of a session that should run is then handed over (another node's sweep starts it at
+   * once); that of one that should not is let go.
+   */
   async close(): Promise<void> {
     await this.#runner.close();
     await this.#release;
+    await this.#letGo({ handOver: this.wantsToRun });
   }
 
-  /** The shutdown deadline passed: every process of this session ends now. */
-  kill(): Promise<void> {
-    return this.#runner.kill();
+  /**
+   * Cluster mode: this session's lease is gone (it lapsed, or the database could not be reached
+   * in time): its worker ends NOW, without waiting for the lock (a start under way launches nothing
+   * more: the runner asks for the lease before each launch), and its desired state stays as it is,
+   * since another node runs it from here.
+   */
+  async leaseLost(reason: string): Promise<void> {
+    this.session.log('warn', `stopped on this node: ${reason}`);
+    await this.#runner.stop();
+  }
+
+  /**
+   * Cluster mode: this node just took the session's lease (takeover sweep). Its record is read again
+   * (the folder is shared: another node may have changed it since), and it starts if it should run,
+   * from its login data; otherwise the lease is let go.
+   */
+  async adopt(): Promise<void> {
+    await this.#lock.run(async () => {
+      const stored = this.#deleted ? undefined : await this.#deps.store.read(this.id);
+      if (stored && 'record' in stored) this.#reload(stored.record);
+      if (!stored || !('record' in stored) || !this.wantsToRun || this.#deps.isShuttingDown()) {
+        await this.#letGo({ handOver: false });
+        return;
+      }
+      await this.#deps.store.requireRealFolders(this.id);
+      this.session.log('info', `taken over by node ${this.#deps.cluster?.nodeId ?? ''}`);
+      this.#runner.resetAttempts();
+      await this.#runner.start();
+    });
+  }
+
+  /** The record as another node left it. */
+  #reload(record: StoredSession): void {
+    this.#record = record;
+    setSecrets(this.#secretOwner, proxySecrets(record.config));
+    this.session.updateConfig(record.config);
+  }
+
+  /** Cluster mode: lets the lease go if this node holds it. */
+  async #letGo(opts: { handOver: boolean }): Promise<void> {
+    const cluster = this.#deps.cluster;
+    if (cluster?.holds(this.id)) await cluster.release(this.id, opts);
+  }
+
+  /**
+   * Cluster mode: takes the lease before anything runs; true when taken now (and to be let go
+   * again if what follows fails). Another node's session is refused with its node's name.
+   */
+  async #claim(): Promise<boolean> {
+    const cluster = this.#deps.cluster;
+    if (!cluster || cluster.holds(this.id)) return false;
+    let taken: boolean;
+    try {
+      taken = await cluster.acquire(this.id);
+    } catch (err) {
+      throw new AppError('INTERNAL_ERROR', `session "${this.id}" cannot start: the cluster's database did not answer (${describeError(err)})`);
+    }
+    if (!taken) {
+      const node = cluster.nodeOf(this.id);
+      throw new AppError('SESSION_NOT_READY', `session "${this.id}" is run by ${node ? `node ${node}` : 'another node'}`, {
+        status: this.session.status,
+        node,
+      });
+    }
+    return true;
+  }
+
+  /** The shutdown deadline passed: every process of this session ends now (and, in a cluster, its lease goes). */
+  async kill(): Promise<void> {
+    await this.#runner.kill();
+    await this.#letGo({ handOver: this.wantsToRun });
   }
 
   cancelRestart(): void {
@@ -390,9 +473,16 @@ export class ManagedSession {
     this.#usable();
     await this.#deps.store.requireRealFolders(this.id);
     if (this.#runner.running) return;
-    if (this.#record?.desiredState !== 'running') {
-      this.#deps.requireSlot();
-      await this.#persist('running');
+    const cluster = this.#deps.cluster;
+    const stopped = this.#record?.desiredState !== 'running';
+    // In a cluster a slot is a lease held here: a session that should run elsewhere needs one too.
+    if (cluster ? !cluster.holds(this.id) : stopped) this.#deps.requireSlot();
+    const claimed = await this.#claim();
+    try {
+      if (stopped) await this.#persist('running');
+    } catch (err) {
+      if (claimed) await this.#letGo({ handOver: false });
+      throw err;
     }
     // Started by a person: whatever made it give up before gets a fresh set of attempts.
     this.#runner.resetAttempts();

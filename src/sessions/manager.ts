@@ -11,6 +11,7 @@ import type { LogEntry, MessageResource, QrResource, SessionResource } from './r
 import { DEFAULT_TIMING, type RunnerTiming } from './runner.js';
 import type { Session, StatusChange } from './session.js';
 import { newRecord, type SessionStore, type StoredEntry } from './store.js';
+import type { ClusterLeases } from '../cluster/membership.js';
 
 export type ManagerEvents = {
   created: [SessionResource];
@@ -32,6 +33,11 @@ export interface ManagerOptions {
   workerFactory?: WorkerFactory | undefined;
   restoreConcurrency?: number;
   timing?: Partial<RunnerTiming> | undefined;
+  /**
+   * Cluster mode: a session runs here only while this node holds its lease, and the sessions folder
+   * is shared with the other nodes. Undefined: the server runs alone (everything as before).
+   */
+  cluster?: ClusterLeases | undefined;
 }
 
 export interface CreateInput {
@@ -63,6 +69,7 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
       logger: opts.logger,
       requireSlot: () => this.#requireSlot(),
       isShuttingDown: () => this.#shuttingDown,
+      cluster: opts.cluster,
     };
   }
 
@@ -90,8 +97,12 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
   async load(): Promise<void> {
     const store = this.#opts.store;
     await store.init();
-    const ended = await sweepBrowsers(store.root);
-    if (ended.length > 0) this.#logger.warn(`ended ${String(ended.length)} browser process(es) left running on profiles in ${store.root}`);
+    // In a cluster the folder is shared: a browser on it may be another node's (on this very
+    // machine, say). A session's own profile is swept when this node takes its lease, not before.
+    if (!this.#opts.cluster) {
+      const ended = await sweepBrowsers(store.root);
+      if (ended.length > 0) this.#logger.warn(`ended ${String(ended.length)} browser process(es) left running on profiles in ${store.root}`);
+    }
     for (const stored of await store.list()) {
       if ('error' in stored) this.#logger.error(stored.error, { session: stored.id });
       this.#register(stored);
@@ -103,6 +114,13 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
   async restore(): Promise<void> {
     const due = [...this.#sessions.values()].filter((s) => s.wantsToRun);
     if (due.length === 0) return;
+    const cluster = this.#opts.cluster;
+    if (cluster) {
+      // Nothing starts here directly: those nobody runs become takeover candidates, and every
+      // node's sweep takes its fair share of them.
+      await cluster.offer(due.map((s) => s.id));
+      return;
+    }
     this.#restoring = true;
     const queue = due.slice(0, this.#opts.maxSessions);
     for (const skipped of due.slice(this.#opts.maxSessions)) {
@@ -183,12 +201,23 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     if (start) this.#requireSlot();
     // Reserved before the first await, so two creates of one id cannot both pass.
     this.#reserved.set(id, start);
+    const cluster = this.#opts.cluster;
+    let leased = false;
     let managed: ManagedSession;
     try {
       if (await this.#opts.store.exists(id)) throw exists();
+      // In a cluster the lease comes before the record that says "running": no node's sweep can
+      // take a session between the two. A lease someone else holds means the id is taken.
+      if (cluster && start) {
+        leased = await cluster.acquire(id);
+        if (!leased) throw exists();
+      }
       const record = newRecord(id, config.engine ?? this.#opts.defaults.engine, config, start);
       await this.#opts.store.create(record);
       managed = this.#register({ id, record });
+    } catch (err) {
+      if (leased) await cluster?.release(id, { handOver: false });
+      throw err;
     } finally {
       this.#reserved.delete(id);
     }
@@ -203,6 +232,61 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
     await managed.delete();
     this.#sessions.delete(id);
     this.emit('deleted', { sessionId: id });
+  }
+
+  /**
+   * Cluster mode: the sessions named were lost with their leases; they stop now (their desired
+   * state kept: another node runs them from here).
+   */
+  lose(ids: readonly string[], reason: string): void {
+    for (const id of ids) {
+      const managed = this.#sessions.get(id);
+      managed?.leaseLost(reason).catch((err: unknown) => this.#logger.error(`could not stop ${id}: ${describeError(err)}`));
+    }
+  }
+
+  /**
+   * Cluster mode: this node took `id`'s lease in a takeover sweep; it starts (known here or not:
+   * another node may have created it), or its lease is let go when it should not run.
+   */
+  async adopt(id: string): Promise<void> {
+    const managed = this.#sessions.get(id) ?? (await this.discover(id));
+    if (!managed || managed.deleted) {
+      await this.#opts.cluster?.release(id, { handOver: false });
+      return;
+    }
+    await managed.adopt();
+  }
+
+  /**
+   * Cluster mode: a session another node created in the shared folder becomes known here (its
+   * folder is read); undefined when there is no such folder. Nothing is published: the node that
+   * created it did.
+   */
+  async discover(id: string): Promise<ManagedSession | undefined> {
+    const known = this.#sessions.get(id);
+    if (known && !known.deleted) return known;
+    const stored = await this.#opts.store.read(id);
+    if (!stored) return undefined;
+    // Read while another call registered it.
+    const again = this.#sessions.get(id);
+    if (again && !again.deleted) return again;
+    return this.#register(stored);
+  }
+
+  /**
+   * Cluster mode: the registry follows the shared folder: sessions other nodes created become
+   * known, those they deleted (and this node does not run) are forgotten, silently (their events
+   * were published by the node that changed them).
+   */
+  async sync(): Promise<void> {
+    if (!this.#opts.cluster) return;
+    const entries = await this.#opts.store.list();
+    const present = new Set(entries.map((e) => e.id));
+    for (const entry of entries) if (!this.#sessions.has(entry.id) && !this.#reserved.has(entry.id)) this.#register(entry);
+    for (const [id, managed] of this.#sessions) {
+      if (!present.has(id) && !this.#reserved.has(id) && !this.#opts.cluster.holds(id) && managed.pid === undefined) this.#sessions.delete(id);
+    }
   }
 
   /**
@@ -246,7 +330,9 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
 
   #requireSlot(): void {
     let active = 0;
-    for (const managed of this.#sessions.values()) if (managed.wantsToRun) active += 1;
+    const cluster = this.#opts.cluster;
+    // In a cluster the folder holds every node's sessions: a slot here is a lease held here.
+    for (const managed of this.#sessions.values()) if (cluster ? cluster.holds(managed.id) && !managed.deleted : managed.wantsToRun) active += 1;
     for (const willRun of this.#reserved.values()) if (willRun) active += 1;
     if (active >= this.#opts.maxSessions) {
       throw new AppError(

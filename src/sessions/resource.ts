@@ -45,6 +45,7 @@ export const sessionResourceSchema = z
     qrAvailable: z.boolean(),
     config: sessionConfigSchema,
     resources: resourcesSchema.nullable().meta({ description: 'sampled every 10 s while the session runs; null when it does not (or before the first sample)' }),
+    node: z.string().nullable().meta({ description: 'cluster mode: the id of the node that runs it (null when none does, and always when the server runs alone)' }),
   })
   .meta({ id: 'Session' });
 export type SessionResource = z.infer<typeof sessionResourceSchema>;

@@ -56,6 +56,11 @@ export interface RunnerDeps {
    * with no restart coming): it no longer holds a running slot.
    */
   onDoneRunning(): void;
+  /**
+   * Cluster mode: whether this node may run the session now (it holds its lease). Asked right before
+   * a worker is launched, after every wait, so a lease lost meanwhile launches nothing.
+   */
+  mayRun?(): boolean;
 }
 
 /**
@@ -98,13 +103,14 @@ export class SessionRunner {
   /** Idempotent: a running session is left as it is. Call under the lock. */
   async start(): Promise<void> {
     this.cancelRestart();
-    if (this.running || this.#closed) return;
+    // Without the lease nothing is touched, the profile's leftovers included (another node's).
+    if (this.running || this.#closed || this.#deps.mayRun?.() === false) return;
     const params = this.#deps.startParams();
     // The last worker's browser must be gone (its end sweeps the profile, which would hit ours).
     await this.#endings();
     // A browser left by a worker of an earlier run would hold the profile's lock.
     await this.#sweep();
-    if (this.#closed) return;
+    if (this.#closed || this.#deps.mayRun?.() === false) return;
     this.session.setStatus('initializing');
     const worker = this.#deps.factory(this.session.id);
     this.#worker = worker;

@@ -61,6 +61,8 @@ export interface SessionInit {
   status?: SessionStatus;
   error?: string | null;
   logger: Logger;
+  /** Cluster mode: the node that runs it now (null: none). Alone, a server names no node. */
+  node?: () => string | null;
 }
 
 /** One session's state: status, QR, identity and recent log lines. It never touches a process. */
@@ -68,6 +70,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly id: string;
   readonly createdAt: string;
   readonly #logger: Logger;
+  readonly #node: () => string | null;
   engine: EngineName;
   config: SessionConfig;
   #status: SessionStatus;
@@ -90,6 +93,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#status = init.status ?? 'stopped';
     this.#error = init.error ?? null;
     this.#logger = init.logger;
+    this.#node = init.node ?? (() => null);
     const now = new Date().toISOString();
     this.#updatedAt = now;
     this.#lastActivity = now;
@@ -246,6 +250,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       qrAvailable: this.#status === 'qr_ready' && this.#qr !== null,
       config: redactConfig(this.config),
       resources: this.#resources,
+      node: this.#node(),
     };
   }
 

@@ -97,6 +97,15 @@ export class SessionStore {
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /**
+   * One session's folder as it is on disk now, or undefined when there is none (cluster mode: another
+   * node, sharing the folder, may have created, changed or removed it).
+   */
+  async read(id: string): Promise<StoredEntry | undefined> {
+    if (!SESSION_ID_PATTERN.test(id) || !(await this.exists(id))) return undefined;
+    return this.#read(id);
+  }
+
   async #read(id: string): Promise<StoredEntry> {
     const file = path.join(this.dir(id), CONFIG_FILE);
     let text: string;

@@ -228,6 +228,32 @@ export class LeaseStore {
     }));
   }
 
+  /**
+   * Sessions whose stored desired state is `running` and that nobody runs or waits for (no lease
+   * yet: created before the cluster, or a node that crashed between writing the record and taking
+   * the lease; or let go by a stop whose record says running again): made takeover candidates, expired
+   * now, so the sweep of every node shares them out. A held or waiting lease is left alone. The row
+   * is written as released (node '' never held it), so its taking is an 'acquired', not a takeover,
+   * and no holding ends in the history. One statement; returns how many were offered.
+   */
+  async offer(sessions: readonly string[]): Promise<number> {
+    if (sessions.length === 0) return 0;
+    const { rows } = await sql<{ session: string }>`
+      insert into session_leases (session, node, fence, expires_at, acquired_at, released_at)
+      select s, '', 0, now(), now(), now() from unnest(${[...sessions]}::text[]) as s
+      on conflict (session) do update set expires_at = now()
+        where session_leases.expires_at is null
+      returning session`.execute(this.#db);
+    return rows.length;
+  }
+
+  /** Every unexpired lease: which node runs each session now (for `node` on the session resources). */
+  async holders(): Promise<Map<string, string>> {
+    const { rows } = await sql<{ session: string; node: string }>`
+      select session, node from session_leases where expires_at > now()`.execute(this.#db);
+    return new Map(rows.map((r) => [r.session, r.node]));
+  }
+
   /** Who holds `session` now (an unexpired lease), or null. */
   async holder(session: string): Promise<Lease | null> {
     const row = await this.#db
