@@ -27,7 +27,7 @@ import { sandboxRoutes } from './routes/sandbox.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
 import { webhookRoutes } from './routes/webhooks.js';
-import { clusterRoutes, followSharedFolder, type ClusterSource } from './routes/cluster.js';
+import { clusterRoutes, followSharedFolder, placeCreates, type ClusterSource, type Forward } from './routes/cluster.js';
 import type { WebhookService } from '../webhooks/deliveries-service.js';
 import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, needsKey, securityHeaders, sendLimiter } from './security.js';
 
@@ -62,6 +62,8 @@ export interface AppDeps {
   metricsPublic?: boolean;
   /** Cluster mode (--cluster): GET /api/v1/cluster, and the shared sessions folder followed. */
   cluster?: ClusterSource | undefined;
+  /** Cluster mode: how a request is passed on to another node (default: the JSON stand-in). */
+  forward?: Forward | undefined;
 }
 
 export interface App {
@@ -123,6 +125,14 @@ export function createApp(deps: AppDeps): App {
       next();
     });
   }
+  // Which node answered (a forwarded answer keeps the serving node's).
+  const servedBy = deps.cluster?.nodeId;
+  if (servedBy !== undefined) {
+    app.use((_req, res, next) => {
+      res.setHeader('X-Served-By', servedBy);
+      next();
+    });
+  }
   app.use(securityHeaders);
   // Replaces the policy above for Swagger UI's page only.
   app.use('/api-docs', docsSecurityHeaders);
@@ -138,7 +148,10 @@ export function createApp(deps: AppDeps): App {
   }
   app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity }));
 
-  if (deps.cluster) app.use(followSharedFolder(deps.manager));
+  if (deps.cluster) {
+    app.use(followSharedFolder(deps.manager));
+    app.use(placeCreates(deps.cluster, deps.forward));
+  }
 
   const perSession = sendLimiter(sendRateLimit);
   const router = express.Router();

@@ -99,6 +99,10 @@ export const sessionConfigShape = {
     .max(1_048_576)
     .meta({ description: "restart the session when its processes (worker, browser and its children; PSS) stay above this many MiB for 3 samples in a row (10 s apart); its login survives. Default: the server's --max-memory-mb (none)" }),
   proxyServerCredentials: proxyCredentialsSchema,
+  node: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/)
+    .meta({ description: 'cluster mode: the node (--node-id) that should run it when it is created; by default the live node with the most free slots' }),
   sandbox: z
     .strictObject({
       autoScan: z.boolean().optional().meta({ description: 'the simulated phone scans the first QR by itself' }),

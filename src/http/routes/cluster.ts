@@ -1,4 +1,5 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
+import { choosePlacement } from '../../cluster/placement.js';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import type { SessionManager } from '../../sessions/manager.js';
@@ -85,5 +86,68 @@ export function followSharedFolder(manager: Pick<SessionManager, 'discover' | 's
       () => next(),
       (err: unknown) => next(err),
     );
+  };
+}
+
+/** Set on a request one node passes to another: it is served where it lands, never passed on again. */
+export const HOP_HEADER = 'x-cluster-hop';
+
+/** Passes a request on to `node` and writes its answer to `res` (F's forwarder, or the stand-in below). */
+export type Forward = (req: Request, res: Response, node: { id: string; url: string }) => Promise<void>;
+
+/**
+ * Stand-in until the cluster's forwarder (src/cluster/forward.ts) is wired: passes a create's parsed
+ * JSON body on with the client's credentials and the hop header, and copies the answer back.
+ */
+export const forwardJson: Forward = async (req, res, node) => {
+  const headers: Record<string, string> = { 'content-type': 'application/json', [HOP_HEADER]: '1' };
+  for (const name of ['x-api-key', 'authorization', 'idempotency-key']) {
+    const value = req.get(name);
+    if (value !== undefined) headers[name] = value;
+  }
+  const answer = await fetch(new URL(req.originalUrl, node.url), { method: req.method, headers, body: JSON.stringify(req.body ?? {}) });
+  res.status(answer.status);
+  for (const name of ['content-type', 'x-served-by']) {
+    const value = answer.headers.get(name);
+    if (value !== null) res.setHeader(name, value);
+  }
+  res.send(Buffer.from(await answer.arrayBuffer()));
+};
+
+/**
+ * Cluster mode: POST /api/v1/sessions of a session that starts goes to the node that should run
+ * it (choosePlacement), in one hop; one that does not start, or came from another node, is created
+ * here (the folder is shared: any node can run it later).
+ */
+export function placeCreates(cluster: ClusterSource, forward: Forward = forwardJson): RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== 'POST' || req.path !== '/api/v1/sessions' || req.get(HOP_HEADER) !== undefined) {
+      next();
+      return;
+    }
+    const body: unknown = req.body;
+    const input = typeof body === 'object' && body !== null ? (body as { start?: unknown; config?: { node?: unknown } }) : {};
+    if (input.start === false) {
+      next();
+      return;
+    }
+    const wanted = typeof input.config?.node === 'string' ? input.config.node : undefined;
+    cluster
+      .nodes()
+      .then(async (nodes) => {
+        const node = choosePlacement(nodes, cluster.nodeId, wanted);
+        if (!node) {
+          if (wanted !== undefined) throw new AppError('VALIDATION_ERROR', `config.node: no live node named "${wanted}"`, [{ path: 'body.config.node', message: `no live node named "${wanted}"` }]);
+          // Every node is full: this node's own check answers MAX_SESSIONS_REACHED with its figures.
+          next();
+          return;
+        }
+        if (node.id === cluster.nodeId) {
+          next();
+          return;
+        }
+        await forward(req, res, node);
+      })
+      .catch((err: unknown) => next(err));
   };
 }
