@@ -15,6 +15,9 @@ import { makesMessage, sentResource } from './messages.js';
 import { Session } from './session.js';
 import type { SessionStore, StoredSession } from './store.js';
 import type { ClusterLeases } from '../cluster/membership.js';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { profileDir } from '../engines/wa-automate/login.js';
 
 export interface ManagedSessionDeps {
   store: SessionStore;
@@ -418,9 +421,21 @@ export class ManagedSession {
       }
       await this.#deps.store.requireRealFolders(this.id);
       this.session.log('info', `taken over by node ${this.#deps.cluster?.nodeId ?? ''}`);
+      await this.#clearBrowserLocks();
       this.#runner.resetAttempts();
       await this.#runner.start();
     });
+  }
+
+  /**
+   * A profile taken over from a node that died still carries Chromium's lock files, which name that
+   * node's host and process: the browser here would refuse the profile. Only ever called while this
+   * node holds the lease (nobody else may run the session then).
+   */
+  async #clearBrowserLocks(): Promise<void> {
+    if (!ENGINE_MODULES[this.session.engine].usesBrowser) return;
+    const profile = profileDir(this.#deps.store.dataDir(this.id), this.id);
+    await Promise.all(['SingletonLock', 'SingletonSocket', 'SingletonCookie'].map((name) => rm(path.join(profile, name), { force: true })));
   }
 
   /** The record as another node left it. */
