@@ -1,4 +1,4 @@
-import type { ColumnDataType, Kysely, Migration, MigrationProvider } from 'kysely';
+import { sql, type ColumnDataType, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Dialect } from './db.js';
 
 /**
@@ -8,7 +8,7 @@ import type { Dialect } from './db.js';
  * under its lock table (several servers opening one Postgres at once run each migration once).
  *
  * Only the schema builder and the types text and integer: the same code on SQLite and Postgres.
- * The one exception is the cluster's tables (004): they are used only on Postgres, where their times
+ * The exceptions are the cluster's (004, 005): they are used only on Postgres, where their times
  * are the database's own clock (timestamptz, `now()`); on SQLite they exist, unused, with text times.
  */
 
@@ -175,6 +175,32 @@ function m004(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Cluster mode, the network side (src/cluster/events-follow.ts, src/webhooks/dispatcher.ts):
+ * - webhook_deliveries.claimed_by / claim_expires_at: the node making a delivery's attempt, until
+ *   when (epoch milliseconds of the database's clock). Each attempt is claimed by one node; a claim
+ *   of a node that died lapses and another node takes the delivery.
+ * - Postgres only: events.tx, the id of the transaction that stored the event (pg_current_xact_id()).
+ *   Event ids are made by each node's own clock, so a node's event can be committed after another
+ *   node's event with a greater id: following the log by id would skip it. The follower reads only
+ *   what every transaction older than the oldest one still running stored (the snapshot's xmin),
+ *   in (tx, id) order, so nothing committed late is passed over. Rows stored before this migration
+ *   have no tx (null): they are history, never followed. The column is added without a default
+ *   first (no table rewrite), then given one.
+ */
+function m005(dialect: Dialect): Migration {
+  return {
+    async up(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('webhook_deliveries').addColumn('claimed_by', 'text').execute();
+      await db.schema.alterTable('webhook_deliveries').addColumn('claim_expires_at', 'bigint').execute();
+      if (dialect !== 'postgres') return;
+      await sql`alter table "events" add column "tx" bigint`.execute(db);
+      await sql`alter table "events" alter column "tx" set default (pg_current_xact_id()::text::bigint)`.execute(db);
+      await db.schema.createIndex('events_tx_id').on('events').columns(['tx', 'id']).execute();
+    },
+  };
+}
+
 /** Every migration, by name; names sort in the order they run. */
 export function migrations(dialect: Dialect): Readonly<Record<string, Migration>> {
   return {
@@ -182,6 +208,7 @@ export function migrations(dialect: Dialect): Readonly<Record<string, Migration>
     '002_delivery_queue_status': m002,
     '003_send_jobs': m003,
     '004_cluster_leases': m004(dialect),
+    '005_cluster_follow_and_claims': m005(dialect),
   };
 }
 

@@ -13,7 +13,7 @@ import { pendingAfter, pendingQueues, storedEnvelope, type QueueKey } from '../s
 import { idFactory } from '../util/ids.js';
 import { DEFAULT_TIMEOUT_MS, WebhookSender, type SendResult } from './sender.js';
 import { Slots } from './slots.js';
-import type { WebhookTargets } from './targets.js';
+import type { WebhookTarget, WebhookTargets } from './targets.js';
 
 export interface DispatcherTiming {
   backoff: BackoffOptions;
@@ -44,6 +44,13 @@ export interface DispatcherOptions {
   timing?: Partial<DispatcherTiming>;
   /** For tests: the jitter's dice. */
   random?: () => number;
+  /**
+   * Cluster mode: several nodes' dispatchers share the deliveries; each attempt is claimed first
+   * (DeliveryStore.claim) so exactly one node makes it. `ttlMs`: how long a claim lasts before
+   * another node may take the delivery (its node died mid-attempt); default twice the attempt's
+   * deadline plus 10 s. Alone, nothing is claimed (no extra statement per delivery).
+   */
+  claims?: { node: string; ttlMs?: number } | undefined;
 }
 
 /** One attempt and what came of it (for tests and metrics). */
@@ -104,6 +111,7 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
   readonly #timing: DispatcherTiming;
   readonly #random: () => number;
   readonly #slots: Slots;
+  readonly #claims: { node: string; ttlMs: number } | undefined;
   readonly #queues = new Map<string, Queue>();
   readonly #running = new Set<Promise<void>>();
   readonly #bodies = new Map<string, string>();
@@ -129,6 +137,7 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
     this.#timing = { ...DEFAULT_DISPATCHER_TIMING, ...opts.timing };
     this.#random = opts.random ?? Math.random;
     this.#slots = new Slots(this.#timing.concurrency);
+    this.#claims = opts.claims && { node: opts.claims.node, ttlMs: opts.claims.ttlMs ?? 2 * this.#timing.timeoutMs + 10_000 };
     this.sender = new WebhookSender({ timeoutMs: this.#timing.timeoutMs, userAgent: opts.userAgent });
   }
 
@@ -266,6 +275,16 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
       }
       const wakes = queue.wakes;
       const finished = await this.#attempt(head);
+      if (typeof finished === 'object') {
+        // Cluster mode: another node makes this attempt, or it is not this queue's head any more.
+        queue.batch = [];
+        if (finished.behind) {
+          this.#cursors.delete(queue.key);
+          continue;
+        }
+        this.#wakeIn(queue, finished.waitMs);
+        return;
+      }
       if (finished) {
         queue.batch.shift();
         if (queue.wakes === wakes) this.#remember(this.#cursors, queue.key, head.id, CURSORS);
@@ -285,32 +304,46 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
     queue.timer.unref();
   }
 
-  /** One attempt at a queue's head; true when the delivery is finished (delivered or failed). */
-  async #attempt(delivery: Delivery): Promise<boolean> {
-    const target = this.#targets.find(delivery.webhook, delivery.session);
-    if (!target) {
-      return this.#finish(delivery, { outcome: 'failed', statusCode: delivery.lastStatusCode, error: 'this webhook is no longer configured' }, delivery.attempts);
-    }
-    const body = await this.#body(delivery.eventId);
-    if (body === undefined) {
-      return this.#finish(delivery, { outcome: 'failed', statusCode: delivery.lastStatusCode, error: 'the event is no longer in the event log' }, delivery.attempts);
-    }
+  /**
+   * One attempt at a queue's head; true when the delivery is finished (delivered or failed, here
+   * or, in cluster mode, by another node). In cluster mode the attempt is claimed first: when
+   * another node holds it, or its time has not come, the queue waits `waitMs`; `behind`: an older
+   * delivery of the queue is pending, the queue reads again from its start.
+   */
+  async #attempt(delivery: Delivery): Promise<boolean | { waitMs: number; behind?: boolean }> {
     let release: () => void;
     try {
       release = await this.#slots.acquire(this.#abort.signal);
     } catch {
       return false; // stopping: it stays pending
     }
+    let current = delivery;
     let result: SendResult;
+    let target: WebhookTarget | undefined;
     try {
-      result = await this.sender.send(target, delivery.eventId, body);
+      if (this.#claims) {
+        const claim = await this.#deliveries.claim(delivery.id, this.#claims.node, this.#claims.ttlMs);
+        if (claim.state === 'finished') return true;
+        if (claim.state === 'waiting') return { waitMs: claim.inMs, behind: claim.reason === 'behind' };
+        current = claim.delivery;
+      }
+      target = this.#targets.find(current.webhook, current.session);
+      if (!target) {
+        return await this.#finish(current, { outcome: 'failed', statusCode: current.lastStatusCode, error: 'this webhook is no longer configured' }, current.attempts);
+      }
+      const body = await this.#body(current.eventId);
+      if (body === undefined) {
+        return await this.#finish(current, { outcome: 'failed', statusCode: current.lastStatusCode, error: 'the event is no longer in the event log' }, current.attempts);
+      }
+      result = await this.sender.send(target, current.eventId, body);
     } finally {
       release();
     }
+    // Stopping: it stays pending (its claim, if any, lapses and another node makes the attempt).
     if (result.outcome === 'aborted') return false;
-    const attempts = delivery.attempts + 1;
+    const attempts = current.attempts + 1;
     const outcome = result.outcome === 'retry' && attempts >= target.maxAttempts ? 'failed' : result.outcome;
-    return this.#finish(delivery, { ...result, outcome }, attempts);
+    return this.#finish(current, { ...result, outcome }, attempts);
   }
 
   /** Records an attempt; true when the delivery is finished (delivered or failed). */
@@ -319,18 +352,22 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
     const at = new Date(now).toISOString();
     let nextAttemptAt: string | null = null;
     const error = result.error ?? 'unknown error';
+    const node = this.#claims?.node;
+    let recorded: boolean;
     if (result.outcome === 'delivered') {
-      await this.#deliveries.markDelivered(delivery.id, result.statusCode ?? 200, at);
+      recorded = await this.#deliveries.markDelivered(delivery.id, result.statusCode ?? 200, at, node);
       this.#log.debug(`webhooks: ${delivery.event} ${delivery.eventId} delivered to ${delivery.url} (${String(result.statusCode)})`);
     } else if (result.outcome === 'retry') {
       nextAttemptAt = new Date(now + backoffMs(attempts, this.#timing.backoff, this.#random)).toISOString();
-      await this.#deliveries.markRetry(delivery.id, { attempts, statusCode: result.statusCode, error, nextAttemptAt });
+      recorded = await this.#deliveries.markRetry(delivery.id, { attempts, statusCode: result.statusCode, error, nextAttemptAt }, node);
       this.#log.debug(`webhooks: ${delivery.url} did not take ${delivery.eventId} (attempt ${String(attempts)}: ${error}); next at ${nextAttemptAt}`);
     } else {
-      await this.#deliveries.markFailed(delivery.id, { attempts, statusCode: result.statusCode, error });
+      recorded = await this.#deliveries.markFailed(delivery.id, { attempts, statusCode: result.statusCode, error }, node);
       this.#log.warn(`webhooks: gave up sending ${delivery.event} ${delivery.eventId} of ${String(delivery.session)} to ${delivery.url} after ${String(attempts)} attempt(s): ${error}`);
     }
     this.emit('attempt', { delivery, outcome: result.outcome, attempts, statusCode: result.statusCode, error: result.error, nextAttemptAt });
+    // Cluster mode: our claim lapsed and another node took the delivery over: the queue reads it again.
+    if (node !== undefined && !recorded) return false;
     return result.outcome !== 'retry';
   }
 
