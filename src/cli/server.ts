@@ -31,6 +31,9 @@ import { storeFigures } from '../metrics/store-figures.js';
 import { timedSends } from '../metrics/timed-sends.js';
 import { watchResources } from '../metrics/watch-resources.js';
 import { Membership } from '../cluster/membership.js';
+import { EventFollower } from '../cluster/events-follow.js';
+import { createForwarder } from '../cluster/forward.js';
+import { RelayBus } from '../cluster/relay-bus.js';
 import { LeaseStore } from '../store/leases.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -126,9 +129,45 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     logger: log,
     userAgent: `wa-multi-session/${version}`,
     timing: opts.webhookTiming,
+    // Cluster: every node works the shared deliveries; each attempt is claimed by one node first.
+    claims: membership ? { node: membership.nodeId } : undefined,
   });
   const webhooks = new WebhookService({ manager, deliveries: repos.deliveries, dispatcher, targets });
-  const bus = new EventBus(durableStore(database.db, [historyExtra, dispatcher.storeExtra]), childLogger(logger, 'wa:server'));
+  const storeStep = durableStore(database.db, [historyExtra, dispatcher.storeExtra]);
+  let bus: EventBus;
+  let follower: EventFollower | undefined;
+  if (membership) {
+    // Cluster: other nodes' stored events reach this node's subscribers (event streams, webhooks,
+    // the session mirror) through the follower, without being stored again.
+    const relayLog = childLogger(logger, 'wa:cluster');
+    const followed = new EventFollower({
+      db: database.db,
+      databaseUrl: config.databaseUrl,
+      node: membership.nodeId,
+      deliver: (envelope) => relay.relay(envelope, (err) => relayLog.error(`an event of another node could not be handed out: ${String(err)}`)),
+      logger: relayLog,
+    });
+    const relay = new RelayBus(followed.ownStore(storeStep), childLogger(logger, 'wa:server'));
+    follower = followed;
+    bus = relay;
+  } else {
+    bus = new EventBus(storeStep, childLogger(logger, 'wa:server'));
+  }
+  // Cluster: what other nodes say of their sessions is mirrored (lists show their real status),
+  // and sessions they create or delete in the shared folder become known (or forgotten) here.
+  const stopMirroring = membership
+    ? bus.subscribe((envelope) => {
+        membership.mirror.observe(envelope);
+        if (envelope.session === null || membership.holds(envelope.session)) return;
+        const followed = envelope.event === 'session.created' ? manager.discover(envelope.session) : envelope.event === 'session.deleted' ? manager.sync() : undefined;
+        followed?.catch((err: unknown) => log.warn(`cluster: could not follow the shared sessions folder: ${String(err)}`));
+      })
+    : undefined;
+  if (follower && membership) {
+    await follower.start();
+    await membership.mirror.seed(database.db);
+  }
+  const forwarder = membership ? createForwarder({ nodeId: membership.nodeId }) : undefined;
   const stopMetrics = metrics.attach({ sessions: manager, webhooks: dispatcher, bus, store: storeFigures(database.db, repos.events) });
   const stopWatching = watchResources({
     manager,
@@ -211,6 +250,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     metrics,
     metricsPublic: config.metricsPublic,
     cluster: membership,
+    forward: forwarder ? (req, res, node) => forwarder.forward(req, res, node) : undefined,
     publicDir: opts.publicDir ?? path.join(root, 'public'),
     heartbeatMs: opts.heartbeatMs,
     info: {
@@ -224,7 +264,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     },
   });
   // Files a crash left between being written and being queued: no waiting send refers to them.
-  for (const session of manager.list()) {
+  // Not in a cluster: the folder is shared, and another node may be between the two for a session.
+  for (const session of membership ? [] : manager.list()) {
     const removed = await media.sweep(
       session.id,
       async () => new Set((await queue.list(session.id)).flatMap((job) => (job.op === 'sendMedia' ? [(job.params as { file: string }).file] : []))),
@@ -276,8 +317,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       shuttingDown = true;
       const retentionStopped = retention.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Event streams never end by themselves.
+      // Event streams never end by themselves (nor do those passed on to other nodes).
       server.closeAllConnections();
+      await forwarder?.close();
       stopWatching();
       // No new send starts; one on the wire finishes or stays "sending" for the next start to settle.
       await queue.close();
@@ -289,6 +331,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       stopEvents();
       // What the sessions said while stopping is stored before the database closes.
       await bus.idle();
+      stopMirroring?.();
+      await follower?.stop();
       // Attempts on the wire are abandoned (still pending: sent again at the next start).
       await dispatcher.stop();
       await retentionStopped;

@@ -110,6 +110,8 @@ export class EventFollower {
   #notifying: Promise<void> | undefined;
   #notifyAgain = false;
   #handedOut = 0;
+  /** The last read failed (warned once until one succeeds). */
+  #failing = false;
   #reads = 0;
 
   constructor(opts: EventFollowerOptions) {
@@ -185,8 +187,14 @@ export class EventFollower {
       return;
     }
     this.#reading = this.#readAll()
+      .then(() => {
+        if (this.#failing) this.#log.info("cluster: reading other nodes' events again");
+        this.#failing = false;
+      })
       .catch((err: unknown) => {
-        if (!this.#stopped) this.#log.warn(`cluster: could not read other nodes' events (trying again): ${describeError(err)}`);
+        // Once per outage: the poll tries again every second.
+        if (!this.#stopped && !this.#failing) this.#log.warn(`cluster: could not read other nodes' events (trying again every ${String(this.#pollMs)} ms): ${describeError(err)}`);
+        this.#failing = true;
       })
       .finally(() => {
         this.#reading = undefined;

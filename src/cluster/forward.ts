@@ -172,7 +172,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         answer = await request(target, { dispatcher, method, headers, body, signal: controller.signal });
       } catch (err) {
         if (controller.signal.aborted) return;
-        throw new AppError('SHUTTING_DOWN', `node ${node.id} (${node.url}), which runs this, did not answer: ${reason(err)}; try again`);
+        throw new AppError('NODE_UNAVAILABLE', `node ${node.id} (${node.url}), which runs this, did not answer: ${reason(err)}; try again`);
       }
       if (controller.signal.aborted || res.destroyed) {
         answer.body.destroy();

@@ -2,6 +2,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClusterNode, LeaseStore } from '../store/leases.js';
 import { FENCE_AFTER_MS, LEASE_TTL_MS, LeaseKeeper, RENEW_EVERY_MS } from './lease-keeper.js';
+import { SessionMirror, type RemoteView } from './mirror.js';
 import { sweep } from './takeover.js';
 import { realTimers, type Timers } from './timers.js';
 
@@ -19,6 +20,8 @@ export interface ClusterLeases {
   holds(session: string): boolean;
   /** The node that runs `session` (this node's own holdings at once, the others' as of the last sweep), or null. */
   nodeOf(session: string): string | null;
+  /** What the node that runs `session` last said of it, when this node does not run it (see SessionMirror). */
+  remoteView(session: string): RemoteView | undefined;
   /** Sessions whose record says running, made takeover candidates when nobody runs or waits for them (boot). */
   offer(sessions: readonly string[]): Promise<void>;
 }
@@ -51,6 +54,8 @@ export interface MembershipOptions {
 export class Membership implements ClusterLeases {
   readonly nodeId: string;
   readonly keeper: LeaseKeeper;
+  /** Other nodes' sessions as they last said (fed from the bus by the server). */
+  readonly mirror = new SessionMirror();
   readonly #opts: MembershipOptions;
   readonly #timers: Timers;
   readonly #sweepEveryMs: number;
@@ -59,8 +64,9 @@ export class Membership implements ClusterLeases {
   #sweeping = false;
   #running = false;
   #draining = false;
-  /** Other nodes' holdings as of the last sweep (session → node). */
+  /** Other nodes' holdings as of the last sweep (session → node), and when it was read (local clock). */
   #holders = new Map<string, string>();
+  #holdersReadAt = Number.NEGATIVE_INFINITY;
   /** Adoptions under way (a sweep does not wait for a session to start; shutdown does). */
   readonly #adopting = new Set<Promise<void>>();
 
@@ -120,8 +126,22 @@ export class Membership implements ClusterLeases {
 
   nodeOf(session: string): string | null {
     if (this.holds(session)) return this.nodeId;
+    // A view older than a lease's ttl says nothing: those leases may all have lapsed meanwhile
+    // (the database out of reach: every node stopped its sessions).
+    if (this.#timers.now() - this.#holdersReadAt > this.keeper.ttlMs) return null;
     const holder = this.#holders.get(session);
     return holder === undefined || holder === this.nodeId ? null : holder;
+  }
+
+  remoteView(session: string): RemoteView | undefined {
+    if (this.holds(session)) return undefined;
+    return this.mirror.view(session, this.nodeOf(session) !== null);
+  }
+
+  /** The node that runs `session` now, with its URL (read from the database: the sweep's view may be 5 s old), or null. */
+  owner(session: string): Promise<{ id: string; url: string } | null> {
+    if (this.holds(session)) return Promise.resolve({ id: this.nodeId, url: this.#opts.node.url });
+    return this.#opts.leases.owner(session);
   }
 
   async offer(sessions: readonly string[]): Promise<void> {
@@ -174,10 +194,12 @@ export class Membership implements ClusterLeases {
         this.#adopting.add(adoption);
       }
       if (taken.length > 0) this.#opts.logger.info(`cluster: took over ${taken.map((t) => t.session).join(', ')}`, { ns: 'wa:cluster' });
+      const readAt = this.#timers.now();
       const holders = await this.#opts.leases.holders();
       // Our own holdings are the keeper's (fresher than this read).
       for (const [session, node] of holders) if (node === this.nodeId && !this.holds(session)) holders.delete(session);
       this.#holders = holders;
+      this.#holdersReadAt = readAt;
     } catch (err) {
       this.#opts.logger.warn(`cluster: takeover sweep failed: ${describeError(err)}`, { ns: 'wa:cluster' });
     } finally {

@@ -27,7 +27,8 @@ import { sandboxRoutes } from './routes/sandbox.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
 import { webhookRoutes } from './routes/webhooks.js';
-import { clusterRoutes, followSharedFolder, placeCreates, type ClusterSource, type Forward } from './routes/cluster.js';
+import { clusterRoutes, followSharedFolder, forwardToOwner, placeCreates, type ClusterSource, type Forward } from './routes/cluster.js';
+import { servedBy } from '../cluster/forward.js';
 import type { WebhookService } from '../webhooks/deliveries-service.js';
 import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, needsKey, securityHeaders, sendLimiter } from './security.js';
 
@@ -62,7 +63,7 @@ export interface AppDeps {
   metricsPublic?: boolean;
   /** Cluster mode (--cluster): GET /api/v1/cluster, and the shared sessions folder followed. */
   cluster?: ClusterSource | undefined;
-  /** Cluster mode: how a request is passed on to another node (default: the JSON stand-in). */
+  /** Cluster mode: how a request is passed on to another node (src/cluster/forward.ts). */
   forward?: Forward | undefined;
 }
 
@@ -75,7 +76,7 @@ export interface App {
 /** The whole HTTP surface on one Express app. It never listens: the CLI (or a test) does. */
 export function createApp(deps: AppDeps): App {
   const log = childLogger(deps.logger, 'wa:api');
-  const tokens = new EventTokens();
+  const tokens = new EventTokens(undefined, deps.apiKey);
   const rateLimit = deps.rateLimit ?? 0;
   const sendRateLimit = deps.sendRateLimit ?? 0;
   const idempotent = new IdempotentSends({
@@ -126,13 +127,7 @@ export function createApp(deps: AppDeps): App {
     });
   }
   // Which node answered (a forwarded answer keeps the serving node's).
-  const servedBy = deps.cluster?.nodeId;
-  if (servedBy !== undefined) {
-    app.use((_req, res, next) => {
-      res.setHeader('X-Served-By', servedBy);
-      next();
-    });
-  }
+  if (deps.cluster) app.use(servedBy(deps.cluster.nodeId));
   app.use(securityHeaders);
   // Replaces the policy above for Swagger UI's page only.
   app.use('/api-docs', docsSecurityHeaders);
@@ -146,11 +141,14 @@ export function createApp(deps: AppDeps): App {
     if (perClient) app.use(prefix, perClient);
     if (auth && needsKey(prefix, deps.metricsPublic)) app.use(prefix, auth);
   }
+  // A call for a session another node runs goes there before its body is read (authenticated and
+  // limited here first; the owner checks again).
+  if (deps.cluster && deps.forward) app.use(forwardToOwner(deps.cluster, deps.forward));
   app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity }));
 
   if (deps.cluster) {
     app.use(followSharedFolder(deps.manager));
-    app.use(placeCreates(deps.cluster, deps.forward));
+    if (deps.forward) app.use(placeCreates(deps.cluster, deps.forward));
   }
 
   const perSession = sendLimiter(sendRateLimit);

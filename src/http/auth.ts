@@ -33,11 +33,16 @@ export function keyMatches(expected: string | Buffer, given: string | undefined)
  * after a few minutes and dies with the server (the signing secret is made at start-up).
  */
 export class EventTokens {
-  readonly #secret = randomBytes(32);
+  readonly #secret: Buffer;
   readonly ttlMs: number;
 
-  constructor(ttlMs = 5 * 60_000) {
+  /**
+   * `apiKey`: the tokens are signed with a key derived from it, so every node of a cluster (and this
+   * server after a restart) accepts a token any of them issued; without one, a random key.
+   */
+  constructor(ttlMs = 5 * 60_000, apiKey?: string) {
     this.ttlMs = ttlMs;
+    this.#secret = apiKey === undefined ? randomBytes(32) : createHmac('sha256', 'wa-multi-session event tokens').update(apiKey).digest();
   }
 
   issue(now = Date.now()): { token: string; expiresAt: string } {

@@ -103,6 +103,7 @@ export class ManagedSession {
       error: this.#broken ?? null,
       logger: deps.logger,
       node: deps.cluster ? () => deps.cluster?.nodeOf(id) ?? null : undefined,
+      remote: deps.cluster ? () => deps.cluster?.remoteView(id) : undefined,
     });
     if (record) setSecrets(this.#secretOwner, proxySecrets(record.config));
     const engine: EngineName = this.session.engine;

@@ -3,6 +3,7 @@ import { MASK, maskCredentialsInUrl, maskSecrets } from '../util/redact.js';
 import type { Logger, LogLevel } from '../log.js';
 import type { AckEvent, EngineName, IncomingMessage, Me, PairingCode, QrCode, SessionStatus } from '../engines/types.js';
 import type { SessionConfig } from './config.js';
+import type { RemoteView } from '../cluster/mirror.js';
 import type { LogEntry, MessageResource, QrResource, SessionResource, SessionResources } from './resource.js';
 
 
@@ -63,6 +64,8 @@ export interface SessionInit {
   logger: Logger;
   /** Cluster mode: the node that runs it now (null: none). Alone, a server names no node. */
   node?: () => string | null;
+  /** Cluster mode: what the node that runs it last said of it (undefined: this node's own state holds). */
+  remote?: () => RemoteView | undefined;
 }
 
 /** One session's state: status, QR, identity and recent log lines. It never touches a process. */
@@ -71,6 +74,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly createdAt: string;
   readonly #logger: Logger;
   readonly #node: () => string | null;
+  readonly #remote: (() => RemoteView | undefined) | undefined;
   engine: EngineName;
   config: SessionConfig;
   #status: SessionStatus;
@@ -94,6 +98,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#error = init.error ?? null;
     this.#logger = init.logger;
     this.#node = init.node ?? (() => null);
+    this.#remote = init.remote;
     const now = new Date().toISOString();
     this.#updatedAt = now;
     this.#lastActivity = now;
@@ -237,6 +242,12 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   toJSON(): SessionResource {
+    const own = this.#ownJSON();
+    const remote = this.#remote?.();
+    return remote ? { ...own, ...remote } : own;
+  }
+
+  #ownJSON(): SessionResource {
     return {
       sessionId: this.id,
       status: this.#status,

@@ -265,6 +265,14 @@ export class LeaseStore {
     return row ? { ...row, fence: Number(row.fence) } : null;
   }
 
+  /** The node that holds `session` now (an unexpired lease) with its --node-url, or null: where a call for it goes. */
+  async owner(session: string): Promise<{ id: string; url: string } | null> {
+    const { rows } = await sql<{ id: string; url: string }>`
+      select n.id, n.url from session_leases l join cluster_nodes n on n.id = l.node
+      where l.session = ${session} and l.expires_at > now()`.execute(this.#db);
+    return rows[0] ?? null;
+  }
+
   /** The history of one session's holdings (every session's when undefined), in the order written. */
   async history(session?: string): Promise<HistoryEntry[]> {
     let query = this.#db.selectFrom('lease_history').select(['id', 'session', 'node', 'fence', 'action', 'at']);

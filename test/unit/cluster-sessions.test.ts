@@ -13,6 +13,9 @@ import { testManager } from '../helpers/managers.js';
 
 /** Leases in memory: `others` are held by other nodes; every call is recorded. */
 class FakeLeases implements ClusterLeases {
+  remoteView(): undefined {
+    return undefined;
+  }
   readonly nodeId = 'me';
   readonly held = new Set<string>();
   readonly others = new Map<string, string>();

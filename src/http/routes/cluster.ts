@@ -1,4 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
+import { isForwarded } from '../../cluster/forward.js';
 import { choosePlacement } from '../../cluster/placement.js';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
@@ -10,6 +11,8 @@ import { route, type RouteDef } from '../route.js';
 export interface ClusterSource {
   readonly nodeId: string;
   nodes(): Promise<ClusterNode[]>;
+  /** The node that runs `session` now, with its URL, or null when none does. */
+  owner(session: string): Promise<{ id: string; url: string } | null>;
 }
 
 const clusterNodeSchema = z
@@ -89,39 +92,50 @@ export function followSharedFolder(manager: Pick<SessionManager, 'discover' | 's
   };
 }
 
-/** Set on a request one node passes to another: it is served where it lands, never passed on again. */
-export const HOP_HEADER = 'x-cluster-hop';
-
-/** Passes a request on to `node` and writes its answer to `res` (F's forwarder, or the stand-in below). */
+/** Passes a request on to `node` and streams its answer into `res` (src/cluster/forward.ts). */
 export type Forward = (req: Request, res: Response, node: { id: string; url: string }) => Promise<void>;
 
 /**
- * Stand-in until the cluster's forwarder (src/cluster/forward.ts) is wired: passes a create's parsed
- * JSON body on with the client's credentials and the hop header, and copies the answer back.
+ * Cluster mode: a call for a session another node runs is passed on to that node, in one hop,
+ * before any body is read (it streams to the owner untouched: uploads, event streams). A call that
+ * came from another node is served here, whatever this node holds; so is one for a session nobody
+ * runs (a start here takes its lease). The owner is read from the database, not the sweep's view.
  */
-export const forwardJson: Forward = async (req, res, node) => {
-  const headers: Record<string, string> = { 'content-type': 'application/json', [HOP_HEADER]: '1' };
-  for (const name of ['x-api-key', 'authorization', 'idempotency-key']) {
-    const value = req.get(name);
-    if (value !== undefined) headers[name] = value;
-  }
-  const answer = await fetch(new URL(req.originalUrl, node.url), { method: req.method, headers, body: JSON.stringify(req.body ?? {}) });
-  res.status(answer.status);
-  for (const name of ['content-type', 'x-served-by']) {
-    const value = answer.headers.get(name);
-    if (value !== null) res.setHeader(name, value);
-  }
-  res.send(Buffer.from(await answer.arrayBuffer()));
-};
+export function forwardToOwner(cluster: ClusterSource, forward: Forward): RequestHandler {
+  return (req, res, next) => {
+    const match = SESSION_PATH.exec(req.path);
+    if (!match?.[1] || isForwarded(req)) {
+      next();
+      return;
+    }
+    let id: string;
+    try {
+      id = decodeURIComponent(match[1]);
+    } catch {
+      next();
+      return;
+    }
+    cluster
+      .owner(id)
+      .then(async (owner) => {
+        if (!owner || owner.id === cluster.nodeId) {
+          next();
+          return;
+        }
+        await forward(req, res, owner);
+      })
+      .catch((err: unknown) => next(err));
+  };
+}
 
 /**
  * Cluster mode: POST /api/v1/sessions of a session that starts goes to the node that should run
  * it (choosePlacement), in one hop; one that does not start, or came from another node, is created
  * here (the folder is shared: any node can run it later).
  */
-export function placeCreates(cluster: ClusterSource, forward: Forward = forwardJson): RequestHandler {
+export function placeCreates(cluster: ClusterSource, forward: Forward): RequestHandler {
   return (req, res, next) => {
-    if (req.method !== 'POST' || req.path !== '/api/v1/sessions' || req.get(HOP_HEADER) !== undefined) {
+    if (req.method !== 'POST' || req.path !== '/api/v1/sessions' || isForwarded(req)) {
       next();
       return;
     }
