@@ -201,6 +201,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   server.requestTimeout = 180_000;
   const port = (server.address() as AddressInfo).port;
   const publicUrl = config.port === 0 ? config.publicUrl.replace(/:0$/, `:${String(port)}`) : config.publicUrl;
+  // --port 0 without --node-url: the other nodes reach this one on the port it got.
+  if (membership && config.port === 0) membership.url = membership.url.replace(/:0$/, `:${String(port)}`);
 
   const publishJob = (event: 'message.queued' | 'message.failed', sessionId: string, payload: unknown): void => {
     const session = manager.find(sessionId);
@@ -308,7 +310,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     // Joins once the sessions to run are offered: the first sweep takes this node's share of them.
     await restored;
     await membership.start({ adopt: (id) => manager.adopt(id), lose: (ids, reason) => manager.lose(ids, reason) });
-    log.info(`cluster: node ${membership.nodeId} (${config.cluster?.nodeUrl ?? ''}) joined`);
+    log.info(`cluster: node ${membership.nodeId} (${membership.url}) joined`);
   }
 
   let closing: Promise<void> | undefined;

@@ -90,6 +90,15 @@ export class Membership implements ClusterLeases {
     });
   }
 
+  /** How the other nodes reach this one, once known (--port 0: the port the server got). Before start(). */
+  set url(url: string) {
+    this.#opts.node.url = url;
+  }
+
+  get url(): string {
+    return this.#opts.node.url;
+  }
+
   get draining(): boolean {
     return this.#draining;
   }
