@@ -131,6 +131,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     timing: opts.webhookTiming,
     // Cluster: every node works the shared deliveries; each attempt is claimed by one node first.
     claims: membership ? { node: membership.nodeId } : undefined,
+    discover: membership ? (session) => manager.discover(session) : undefined,
   });
   const webhooks = new WebhookService({ manager, deliveries: repos.deliveries, dispatcher, targets });
   const storeStep = durableStore(database.db, [historyExtra, dispatcher.storeExtra]);

@@ -59,6 +59,11 @@ export interface DispatcherOptions {
    * deadline plus 10 s. Alone, nothing is claimed (no extra statement per delivery).
    */
   claims?: { node: string; ttlMs?: number } | undefined;
+  /**
+   * Cluster mode: makes a session another node created known here before its webhooks are looked
+   * up (a delivery this node claimed may be for a session it has never seen in the shared folder).
+   */
+  discover?: ((session: string) => Promise<unknown>) | undefined;
 }
 
 /** One attempt and what came of it (for tests and metrics). */
@@ -120,6 +125,7 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
   readonly #random: () => number;
   readonly #slots: Slots;
   readonly #claims: { node: string; ttlMs: number } | undefined;
+  readonly #discover: ((session: string) => Promise<unknown>) | undefined;
   readonly #queues = new Map<string, Queue>();
   readonly #running = new Set<Promise<void>>();
   readonly #bodies = new Map<string, string>();
@@ -145,6 +151,7 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
     this.#timing = { ...DEFAULT_DISPATCHER_TIMING, ...opts.timing };
     this.#random = opts.random ?? Math.random;
     this.#slots = new Slots(this.#timing.concurrency);
+    this.#discover = opts.discover;
     this.#claims = opts.claims && { node: opts.claims.node, ttlMs: opts.claims.ttlMs ?? 2 * this.#timing.timeoutMs + 10_000 };
     this.sender = new WebhookSender({ timeoutMs: this.#timing.timeoutMs, userAgent: opts.userAgent });
   }
@@ -335,6 +342,7 @@ export class WebhookDispatcher extends TypedEmitter<DispatcherEvents> {
         if (claim.state === 'waiting') return { waitMs: claim.inMs, behind: claim.reason === 'behind' };
         current = claim.delivery;
       }
+      if (this.#discover && current.session !== null) await this.#discover(current.session);
       target = this.#targets.find(current.webhook, current.session);
       if (!target) {
         return await this.#finish(current, { outcome: 'failed', statusCode: current.lastStatusCode, error: 'this webhook is no longer configured' }, current.attempts);
