@@ -281,9 +281,14 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
    */
   async sync(): Promise<void> {
     if (!this.#opts.cluster) return;
-    const entries = await this.#opts.store.list();
-    const present = new Set(entries.map((e) => e.id));
-    for (const entry of entries) if (!this.#sessions.has(entry.id) && !this.#reserved.has(entry.id)) this.#register(entry);
+    // Only the folders' names: a session already known is not read again (a list of 1,000 sessions).
+    const ids = await this.#opts.store.ids();
+    const present = new Set(ids);
+    for (const id of ids) {
+      if (this.#sessions.has(id) || this.#reserved.has(id)) continue;
+      const entry = await this.#opts.store.read(id);
+      if (entry && !this.#sessions.has(id) && !this.#reserved.has(id)) this.#register(entry);
+    }
     for (const [id, managed] of this.#sessions) {
       if (!present.has(id) && !this.#reserved.has(id) && !this.#opts.cluster.holds(id) && managed.pid === undefined) this.#sessions.delete(id);
     }

@@ -82,6 +82,12 @@ export class SessionStore {
     return path.join(this.dir(id), OUTGOING_DIR);
   }
 
+  /** The ids of the session folders, without reading them (symbolic links left out: list() reports them). */
+  async ids(): Promise<string[]> {
+    const entries = await readdir(this.root, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && SESSION_ID_PATTERN.test(e.name)).map((e) => e.name);
+  }
+
   async list(): Promise<StoredEntry[]> {
     const entries = await readdir(this.root, { withFileTypes: true });
     const out: StoredEntry[] = [];

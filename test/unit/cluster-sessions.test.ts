@@ -185,6 +185,19 @@ describe('sessions under leases (cluster mode)', () => {
     assert.deepEqual(leases.calls, ['release s1 handOver=false']);
   });
 
+  it('follows the shared folder: a session another node created becomes known, one it deleted is forgotten', async () => {
+    const { manager, dir } = await setup();
+    const other = await testManager(dir);
+    await other.manager.create({ sessionId: 'theirs', start: false });
+    assert.equal(manager.find('theirs'), undefined);
+    await manager.sync();
+    assert.equal(manager.get('theirs').status, 'stopped');
+    await other.manager.delete('theirs');
+    await other.manager.shutdown(2000);
+    await manager.sync();
+    assert.equal(manager.find('theirs'), undefined);
+  });
+
   it('alone (no cluster), a session names no node', async () => {
     const tmp = await tempDir();
     cleanups.push(tmp.cleanup);
