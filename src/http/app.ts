@@ -29,6 +29,7 @@ import { systemRoutes, type SystemInfo } from './routes/system.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { clusterRoutes, followSharedFolder, forwardToOwner, placeCreates, type ClusterSource, type Forward } from './routes/cluster.js';
 import { servedBy } from '../cluster/forward.js';
+import { OrderedFeed } from '../cluster/ordered-feed.js';
 import type { WebhookService } from '../webhooks/deliveries-service.js';
 import { clientLimiter, corsFor, docsSecurityHeaders, GUARDED_PREFIXES, needsKey, securityHeaders, sendLimiter } from './security.js';
 
@@ -67,6 +68,9 @@ export interface AppDeps {
   forward?: Forward | undefined;
 }
 
+/** How late (after it was stored) a cluster stream may hear an event live: the feed's hold and a margin. */
+const LATE_MS = 10_000;
+
 export interface App {
   app: Express;
   routes: RouteDef[];
@@ -84,6 +88,8 @@ export function createApp(deps: AppDeps): App {
     // In the session's own log, where its sends are.
     warn: (session, message) => deps.manager.find(session)?.log('warn', message),
   });
+  // Cluster: event streams hear every node's events in id order (held a moment: OrderedFeed).
+  const streams = deps.cluster ? new OrderedFeed(deps.bus) : deps.bus;
   const routes: RouteDef[] = [
     ...sessionRoutes(deps.manager),
     ...sendRoutes(deps.manager, deps.sends, idempotent),
@@ -94,7 +100,7 @@ export function createApp(deps: AppDeps): App {
     ...sandboxRoutes(deps.manager),
     ...proxyRoutes(deps.manager),
     ...webhookRoutes(deps.webhooks),
-    ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000, logger: log, bus: deps.bus, events: deps.repos.events }, tokens),
+    ...eventRoutes(deps.manager, { heartbeatMs: deps.heartbeatMs ?? 15_000, logger: log, bus: streams, lateMs: streams === deps.bus ? 0 : LATE_MS, events: deps.repos.events }, tokens),
     ...systemRoutes(deps.manager, deps.info),
     ...clusterRoutes(deps.cluster),
     ...metricsRoutes(deps.metrics),

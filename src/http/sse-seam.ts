@@ -1,3 +1,4 @@
+import { decodeTime } from 'ulid';
 import type { Envelope } from '../events/envelope.js';
 
 /**
@@ -19,13 +20,17 @@ export class ReplaySeam {
   #bytes = 0;
   #live = false;
   #overflowed = false;
+  readonly #lateMs: number;
+  /** Cluster mode: recent replayed ids, whose live copy may still come after the replay ended. */
+  readonly #recent = new Set<string>();
 
   /**
    * @param emit sends one envelope to the client
    * @param maxBytes how much may wait here (JSON bytes) before `overflow` is called, once: a replay
    *   slower than the live traffic would otherwise hold it all in memory
    */
-  constructor(emit: (envelope: Envelope) => void, maxBytes: number, overflow: (bytes: number) => void) {
+  constructor(emit: (envelope: Envelope) => void, maxBytes: number, overflow: (bytes: number) => void, lateMs = 0) {
+    this.#lateMs = lateMs;
     this.#emit = emit;
     this.#maxBytes = maxBytes;
     this.#overflow = overflow;
@@ -34,6 +39,7 @@ export class ReplaySeam {
   /** An envelope from the bus: sent at once when live, else kept until the replay reaches it. */
   live(envelope: Envelope): void {
     if (this.#live) {
+      if (this.#recent.delete(envelope.id)) return;
       this.#emit(envelope);
       return;
     }
@@ -51,6 +57,7 @@ export class ReplaySeam {
 
   /** An envelope read from the log (in id order): live ones before it go first, its live copy never. */
   replayed(envelope: Envelope): void {
+    if (this.#lateMs > 0 && isRecent(envelope.id, this.#lateMs)) this.#recent.add(envelope.id);
     this.#sendWaitingBelow(envelope.id);
     this.#emit(envelope);
   }
@@ -80,5 +87,13 @@ export class ReplaySeam {
       this.#waiting = [];
       this.#head = 0;
     }
+  }
+}
+
+function isRecent(id: string, withinMs: number): boolean {
+  try {
+    return decodeTime(id.slice(id.indexOf('_') + 1)) >= Date.now() - withinMs;
+  } catch {
+    return false;
   }
 }

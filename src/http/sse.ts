@@ -32,8 +32,13 @@ export interface SseOptions {
   maxBacklogBytes?: number;
   /** Where a disconnected slow client is reported; without one the disconnection is silent. */
   logger?: Logger;
-  /** The live events. */
-  bus: EventBus;
+  /** The live events (in a cluster, every node's, in id order: see OrderedFeed). */
+  bus: Pick<EventBus, 'subscribe'>;
+  /**
+   * Cluster mode: live events may come up to this long after they were stored (OrderedFeed's hold),
+   * so one replayed from the log may come live too after the replay: it is sent once.
+   */
+  lateMs?: number;
   /** The stored events, replayed on resume (Last-Event-ID, ?after=). */
   events: EventLog<Envelope>;
   /** Envelopes read per query while replaying; DEFAULT_REPLAY_PAGE unless set (tests set it low). */
@@ -148,8 +153,11 @@ export function openEventStream(req: Request, res: Response, manager: SessionMan
     // replayed below or heard live, never neither.
     const position = scope.after ?? (await opts.events.latestId()) ?? ORIGIN_EVENT_ID;
     if (closed) return;
-    const seam = new ReplaySeam(sendEnvelope, maxBacklog, (bytes) =>
-      drop(`${String(bytes)} bytes of live events waited for the replay, over the bound of ${String(maxBacklog)}`),
+    const seam = new ReplaySeam(
+      sendEnvelope,
+      maxBacklog,
+      (bytes) => drop(`${String(bytes)} bytes of live events waited for the replay, over the bound of ${String(maxBacklog)}`),
+      opts.lateMs,
     );
     offs.push(
       opts.bus.subscribe((envelope) => {

@@ -5,6 +5,11 @@ import { describe, it } from 'node:test';
 import express from 'express';
 import { HOP_HEADER } from '../../src/cluster/forward.js';
 import { SessionMirror } from '../../src/cluster/mirror.js';
+import { OrderedFeed } from '../../src/cluster/ordered-feed.js';
+import type { Subscriber } from '../../src/events/bus.js';
+import { newEventId } from '../../src/events/envelope.js';
+import { ReplaySeam } from '../../src/http/sse-seam.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Envelope } from '../../src/events/envelope.js';
 import { EventTokens } from '../../src/http/auth.js';
 import { forwardToOwner, type ClusterSource, type Forward } from '../../src/http/routes/cluster.js';
@@ -134,5 +139,62 @@ describe('EventTokens', () => {
     assert.equal(new EventTokens(60_000, 'the-key').verify(issued.token), true);
     assert.equal(new EventTokens(60_000, 'another-key').verify(issued.token), false);
     assert.equal(new EventTokens(60_000).verify(issued.token), false);
+  });
+});
+
+describe('OrderedFeed', () => {
+  function upstream(): { subscribe(fn: Subscriber): () => void; emit(e: Envelope): void; listeners(): number } {
+    const fns = new Set<Subscriber>();
+    return {
+      subscribe: (fn) => {
+        fns.add(fn);
+        return () => fns.delete(fn);
+      },
+      emit: (e) => {
+        for (const fn of fns) fn(e);
+      },
+      listeners: () => fns.size,
+    };
+  }
+  const envelope = (id: string): Envelope => ({ id, timestamp: '', event: 'message', session: 's', engine: null, me: null, payload: null });
+
+  it("hands events out in id order, holding each until it is holdMs old: another node's earlier event overtakes this node's later one", async () => {
+    const bus = upstream();
+    const feed = new OrderedFeed(bus, { holdMs: 300 });
+    const heard: string[] = [];
+    const off = feed.subscribe((e) => heard.push(e.id));
+    const now = Date.now();
+    const earlier = newEventId(now - 50);
+    const later = newEventId(now);
+    bus.emit(envelope(later));
+    bus.emit(envelope(earlier));
+    assert.deepEqual(heard, [], 'held');
+    // Bounded wait for the hold to pass (not a timing assertion: only the order is checked).
+    for (let i = 0; i < 100 && heard.length < 2; i++) await sleep(20);
+    assert.deepEqual(heard, [earlier, later]);
+    // Late (older than the hold already): out at once, never dropped.
+    const late = newEventId(now - 10_000);
+    bus.emit(envelope(late));
+    assert.deepEqual(heard, [earlier, later, late]);
+    off();
+    assert.equal(bus.listeners(), 0, 'nobody listens: unsubscribed upstream');
+  });
+});
+
+describe('ReplaySeam in a cluster', () => {
+  it('sends once an event that was replayed from the log and comes live after the replay ended', () => {
+    const sent: string[] = [];
+    const seam = new ReplaySeam((e) => sent.push(e.id), 1_000_000, () => assert.fail('no overflow'), 10_000);
+    const a = newEventId();
+    const b = newEventId();
+    const c = newEventId();
+    const envelope = (id: string): Envelope => ({ id, timestamp: '', event: 'message', session: 's', engine: null, me: null, payload: null });
+    seam.replayed(envelope(a));
+    seam.replayed(envelope(b));
+    seam.goLive();
+    seam.live(envelope(a));
+    seam.live(envelope(b));
+    seam.live(envelope(c));
+    assert.deepEqual(sent, [a, b, c]);
   });
 });
