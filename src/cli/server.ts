@@ -169,7 +169,15 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     await membership.mirror.seed(database.db);
   }
   const forwarder = membership ? createForwarder({ nodeId: membership.nodeId }) : undefined;
-  const stopMetrics = metrics.attach({ sessions: manager, webhooks: dispatcher, bus, store: storeFigures(database.db, repos.events) });
+  // Cluster: a node's /metrics has the sessions it runs and those nobody runs, never another node's.
+  const metricSessions = membership
+    ? {
+        list: () => manager.list().filter((s) => (membership.nodeOf(s.id) ?? membership.nodeId) === membership.nodeId),
+        find: (id: string) => manager.find(id),
+        on: manager.on.bind(manager),
+      }
+    : manager;
+  const stopMetrics = metrics.attach({ sessions: metricSessions, webhooks: dispatcher, bus, store: storeFigures(database.db, repos.events) });
   const stopWatching = watchResources({
     manager,
     record: (sessionId, sample) => metrics.recordResources(sessionId, sample),

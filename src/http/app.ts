@@ -149,7 +149,10 @@ export function createApp(deps: AppDeps): App {
   }
   // A call for a session another node runs goes there before its body is read (authenticated and
   // limited here first; the owner checks again).
-  if (deps.cluster && deps.forward) app.use(forwardToOwner(deps.cluster, deps.forward));
+  if (deps.cluster && deps.forward) {
+    const manager = deps.manager;
+    app.use(forwardToOwner(deps.cluster, deps.forward, async (id) => (await manager.discover(id))?.session.config.node));
+  }
   app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity }));
 
   if (deps.cluster) {

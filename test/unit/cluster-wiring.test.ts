@@ -11,6 +11,7 @@ import { newEventId } from '../../src/events/envelope.js';
 import { ReplaySeam } from '../../src/http/sse-seam.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Envelope } from '../../src/events/envelope.js';
+import type { ClusterNode } from '../../src/store/leases.js';
 import { EventTokens } from '../../src/http/auth.js';
 import { forwardToOwner, type ClusterSource, type Forward } from '../../src/http/routes/cluster.js';
 
@@ -56,11 +57,24 @@ describe('SessionMirror', () => {
 });
 
 describe('forwardToOwner', () => {
-  async function front(owners: Record<string, string | null>, self = 'node-a'): Promise<{ url: string; forwarded: string[]; close(): Promise<void> }> {
+  const node = (id: string, sessions: number, live = true): ClusterNode => ({
+    id,
+    url: `http://${id}.invalid`,
+    lastSeen: new Date(),
+    sessions,
+    maxSessions: 10,
+    live,
+    draining: false,
+  });
+
+  async function front(
+    owners: Record<string, string | null>,
+    opts: { nodes?: ClusterNode[]; preferred?: Record<string, string> } = {},
+  ): Promise<{ url: string; forwarded: string[]; close(): Promise<void> }> {
     const forwarded: string[] = [];
     const cluster: ClusterSource = {
-      nodeId: self,
-      nodes: () => Promise.resolve([]),
+      nodeId: 'node-a',
+      nodes: () => Promise.resolve(opts.nodes ?? []),
       owner: (session) => {
         const node = owners[session];
         if (node === undefined) return Promise.reject(new Error('database down'));
@@ -75,7 +89,7 @@ describe('forwardToOwner', () => {
       res.status(202).json({ forwardedTo: node.id });
     };
     const app = express();
-    app.use(forwardToOwner(cluster, forward));
+    app.use(forwardToOwner(cluster, forward, (id) => Promise.resolve(opts.preferred?.[id])));
     app.use(express.json());
     app.use((req, res) => {
       res.json({ servedHere: req.originalUrl });
@@ -90,7 +104,7 @@ describe('forwardToOwner', () => {
   }
 
   it("passes a call for another node's session on with its raw body, and serves its own, nobody's, and other paths here", async () => {
-    const f = await front({ theirs: 'node-c', mine: 'node-a', nobodys: null });
+    const f = await front({ theirs: 'node-c', mine: 'node-a', nobodys: null }, { nodes: [node('node-a', 0)] });
     try {
       const sent = await fetch(`${f.url}/api/v1/sessions/theirs/send-text?x=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"chatId":"1","content":"hi"}' });
       assert.equal(sent.status, 202);
@@ -103,6 +117,26 @@ describe('forwardToOwner', () => {
         assert.deepEqual(await res.json(), { servedHere: path }, path);
       }
       assert.equal(f.forwarded.length, 2);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it("starts a session nobody runs where a new one would go: its config.node when live, else the most free slots", async () => {
+    const f = await front(
+      { free: null, pinned: null, pinnedDown: null },
+      { nodes: [node('node-a', 5), node('node-b', 1), node('node-c', 9), node('node-d', 0, false)], preferred: { pinned: 'node-c', pinnedDown: 'node-d' } },
+    );
+    try {
+      for (const id of ['free', 'pinned', 'pinnedDown']) await fetch(`${f.url}/api/v1/sessions/${id}/start`, { method: 'POST' });
+      // A status read of a session nobody runs stays here.
+      const here = await fetch(`${f.url}/api/v1/sessions/free/status`);
+      assert.deepEqual(await here.json(), { servedHere: '/api/v1/sessions/free/status' });
+      assert.deepEqual(f.forwarded, [
+        'POST /api/v1/sessions/free/start -> node-b ',
+        'POST /api/v1/sessions/pinned/start -> node-c ',
+        'POST /api/v1/sessions/pinnedDown/start -> node-b ',
+      ]);
     } finally {
       await f.close();
     }

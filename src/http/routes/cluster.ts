@@ -99,9 +99,12 @@ export type Forward = (req: Request, res: Response, node: { id: string; url: str
  * Cluster mode: a call for a session another node runs is passed on to that node, in one hop,
  * before any body is read (it streams to the owner untouched: uploads, event streams). A call that
  * came from another node is served here, whatever this node holds; so is one for a session nobody
- * runs (a start here takes its lease). The owner is read from the database, not the sweep's view.
+ * runs, except its start, which goes where a new session would (placement). The owner is read from
+ * the database, not the sweep's view.
  */
-export function forwardToOwner(cluster: ClusterSource, forward: Forward): RequestHandler {
+const START_PATH = /^\/api\/v1\/sessions\/[^/]+\/(?:start|restart)\/?$/;
+
+export function forwardToOwner(cluster: ClusterSource, forward: Forward, preferred?: (session: string) => Promise<string | undefined>): RequestHandler {
   return (req, res, next) => {
     const match = SESSION_PATH.exec(req.path);
     if (!match?.[1] || isForwarded(req)) {
@@ -118,11 +121,22 @@ export function forwardToOwner(cluster: ClusterSource, forward: Forward): Reques
     cluster
       .owner(id)
       .then(async (owner) => {
-        if (!owner || owner.id === cluster.nodeId) {
-          next();
+        if (owner && owner.id !== cluster.nodeId) {
+          await forward(req, res, owner);
           return;
         }
-        await forward(req, res, owner);
+        // A session nobody runs starts where a new one would go: its config.node if that node is
+        // live, else the node with the most free slots.
+        if (!owner && req.method === 'POST' && START_PATH.test(req.path)) {
+          const nodes = await cluster.nodes();
+          const wanted = await preferred?.(id);
+          const node = (wanted !== undefined ? choosePlacement(nodes, cluster.nodeId, wanted) : null) ?? choosePlacement(nodes, cluster.nodeId);
+          if (node && node.id !== cluster.nodeId) {
+            await forward(req, res, node);
+            return;
+          }
+        }
+        next();
       })
       .catch((err: unknown) => next(err));
   };
