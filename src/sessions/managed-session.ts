@@ -264,6 +264,8 @@ export class ManagedSession {
   /** Removes the folder first (or changes nothing: 507), then ends the worker and its browser. */
   async delete(): Promise<void> {
     await this.#locked(async () => {
+      // Cluster mode: never under another node's running session; nobody takes it while it goes.
+      await this.#claim();
       await this.#deps.store.remove(this.id, async () => {
         this.#deleted = true;
         await this.#runner.stop();

@@ -127,6 +127,18 @@ describe('sessions under leases (cluster mode)', () => {
     assert.equal(manager.get('s1').toJSON().node, 'other');
   });
 
+  it('refuses to delete a session another node runs (its folder stays), and takes the lease of one nobody runs before deleting it', async () => {
+    const { manager, leases, dir } = await setup();
+    await manager.create({ sessionId: 's1', start: false });
+    await manager.create({ sessionId: 's2', start: false });
+    leases.others.set('s1', 'other');
+    await assert.rejects(manager.delete('s1'), (err: Error & { code?: string }) => err.code === 'SESSION_NOT_READY' && /node other/.test(err.message));
+    assert.equal(await desiredState(dir, 's1'), 'stopped');
+    await manager.delete('s2');
+    assert.equal(manager.find('s2'), undefined);
+    assert.deepEqual(leases.calls, ['acquire s1', 'acquire s2', 'release s2 handOver=false']);
+  });
+
   it('a lost lease stops the worker at once and keeps the desired state (another node runs it)', async () => {
     const { manager, leases, dir } = await setup();
     const managed = await manager.create({ sessionId: 's1' });
