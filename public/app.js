@@ -3,6 +3,7 @@
  * Server data is only ever rendered as text (see js/dom.js).
  */
 import { api, ApiError, clearKey, getKey, onUnauthorized } from './js/api.js';
+import { ClusterView } from './js/cluster.js';
 import { CreateDialog } from './js/create.js';
 import { DetailView } from './js/detail.js';
 import { askForKey, confirmDialog } from './js/dialogs.js';
@@ -101,12 +102,29 @@ const createDialog = new CreateDialog({
   },
 });
 
+/**
+ * Cluster mode: the Nodes panel, and the node of each session in the list and on its page. Alone
+ * (GET /api/v1/cluster answers 404) the page looks as it always did.
+ */
+const cluster = new ClusterView({
+  panel: byId('nodes-panel'),
+  list: byId('node-list'),
+  count: byId('node-count'),
+  fetch: () => api('GET', '/api/v1/cluster'),
+  onChange: (view) => {
+    list.setCluster(view);
+    detail.setCluster(view);
+  },
+});
+
 const stream = new EventStream({
   onEvent,
   onState: setConn,
   onOpen: (first) => {
     void syncSessions();
     void refreshInfo();
+    // After a reconnection the server may have been restarted with (or without) --cluster.
+    void cluster.refresh({ always: !first });
     if (!first) {
       // Jobs may have been sent or cancelled while the stream was away.
       if (state.selected) detail.queueChanged(state.selected);
@@ -471,6 +489,7 @@ function unauthorized(reason) {
     await askForKey(reason);
     byId('forget-key').hidden = !getKey();
     await refreshInfo();
+    await cluster.refresh({ always: true });
     await syncSessions();
     stream.start();
     reauthorizing = null;
@@ -522,6 +541,7 @@ async function boot() {
   onUnauthorized((err) => void unauthorized(err.message));
   byId('forget-key').hidden = !getKey();
   renderInfo();
+  await cluster.refresh({ always: true });
   await syncSessions();
   stream.start();
 
@@ -530,11 +550,11 @@ async function boot() {
     detail.tick();
   }, 1000);
   setInterval(() => {
-    for (const t of byId('session-list').querySelectorAll('time.rel')) setRelTime(t, t.getAttribute('datetime') ?? '');
+    for (const t of document.querySelectorAll('#session-list time.rel, #node-list time.rel')) setRelTime(t, t.getAttribute('datetime') ?? '');
   }, 5000);
-  // The server panel and the sessions' resource figures (sampled by the server every 10 s; no event
-  // carries them). `?refresh=<ms>` sets another period (js/poll.js).
-  new VisiblePoller(refreshInfo, refreshIntervalMs()).start();
+  // The server panel, the sessions' resource figures (sampled by the server every 10 s; no event
+  // carries them) and, in a cluster, the nodes' load. `?refresh=<ms>` sets another period (js/poll.js).
+  new VisiblePoller(() => Promise.all([refreshInfo(), cluster.refresh()]), refreshIntervalMs()).start();
 }
 
 void boot();

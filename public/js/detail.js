@@ -51,7 +51,19 @@ export class DetailView {
     this.pairing = null;
     this.follow = true;
     this.logKeys = new Set();
+    /**
+     * Cluster mode (js/cluster.js): the Session card says which node runs the session. null: the
+     * server runs alone.
+     * @type {{ on: boolean, nodeRef: (id: unknown) => HTMLElement } | null}
+     */
+    this.cluster = null;
     this.showEmpty();
+  }
+
+  /** Cluster mode began or ended, or a node's state changed: only the Session card is redrawn. */
+  setCluster(cluster) {
+    this.cluster = cluster?.on ? cluster : null;
+    if (this.session && this.el.facts) this.#renderFacts(this.session);
   }
 
   showEmpty(text = 'Pick a session on the left to see its QR code, actions, messages and logs.') {
@@ -272,18 +284,7 @@ export class DetailView {
     el.error.hidden = !session.error;
     el.errorText.textContent = session.error ?? '';
 
-    // facts
-    clear(el.facts);
-    const me = meLabel(session.me);
-    const rows = [
-      ['Status', statusLabel(session.status)],
-      ['Engine', session.engine],
-      ['Logged in as', me ?? 'not linked'],
-      ['Last activity', relTime(session.lastActivity)],
-      ['Created', absoluteTime(session.createdAt)],
-      ['Restarts', String(session.restarts)],
-    ];
-    for (const [k, v] of rows) el.facts.append(h('div', { class: 'fact' }, h('dt', { text: k }), h('dd', {}, v)));
+    this.#renderFacts(session);
     el.resources.render(session);
 
     // QR area
@@ -312,6 +313,26 @@ export class DetailView {
     if (session.sessionId !== this.id) return;
     this.session = session;
     this.el.resources.render(session);
+  }
+
+  #renderFacts(session) {
+    const facts = this.el.facts;
+    clear(facts);
+    const me = meLabel(session.me);
+    const rows = [
+      ['Status', statusLabel(session.status)],
+      ['Engine', session.engine],
+      this.cluster ? ['Node', this.cluster.nodeRef(session.node)] : null,
+      ['Logged in as', me ?? 'not linked'],
+      ['Last activity', relTime(session.lastActivity)],
+      ['Created', absoluteTime(session.createdAt)],
+      ['Restarts', String(session.restarts)],
+    ];
+    for (const row of rows) {
+      if (!row) continue;
+      const [k, v] = row;
+      facts.append(h('div', { class: 'fact' }, h('dt', { text: k }), h('dd', {}, v)));
+    }
   }
 
   /** The queue matters while the session can send, or while jobs wait (they outlive a stop). */

@@ -1,4 +1,4 @@
-import { h } from './dom.js';
+import { clear, h } from './dom.js';
 import { absoluteTime, mebibytes, meLabel, relativeTime, resourcesSummary, statusLabel } from './format.js';
 
 /** The statuses in which a session runs a worker: its row shows what the worker's processes use. */
@@ -44,6 +44,21 @@ export class SessionList {
     this.rows = new Map();
     this.selected = null;
     this.filterText = '';
+    /**
+     * Cluster mode (js/cluster.js): each row shows the node that runs its session. null: the
+     * server runs alone, and the rows show no node.
+     * @type {{ on: boolean, nodeRef: (id: unknown) => HTMLElement } | null}
+     */
+    this.cluster = null;
+  }
+
+  /** Cluster mode began or ended, or a node's state changed: only the node of each row is redrawn. */
+  setCluster(cluster) {
+    this.cluster = cluster?.on ? cluster : null;
+    for (const row of this.rows.values()) {
+      this.#fillNode(row, row.session);
+      this.#applyFilter(row);
+    }
   }
 
   upsert(session) {
@@ -108,7 +123,7 @@ export class SessionList {
       return;
     }
     const s = row.session;
-    const hay = [s.sessionId, s.status, statusLabel(s.status), s.engine, s.me?.id, s.me?.name, s.error].filter(Boolean).join(' ').toLowerCase();
+    const hay = [s.sessionId, s.status, statusLabel(s.status), s.engine, s.me?.id, s.me?.name, s.error, this.cluster ? s.node : null].filter(Boolean).join(' ').toLowerCase();
     row.li.hidden = !hay.includes(this.filterText);
   }
 
@@ -129,7 +144,10 @@ export class SessionList {
       errorText: h('span', { class: 'row-error-text' }),
       memSep: h('span', { class: 'sep', 'aria-hidden': 'true', text: '·' }),
       memValue: h('span'),
+      nodeValue: h('span', { class: 'row-node-value' }),
     };
+    // Cluster mode only (in the row only then): "node | node-b", the node that runs the session.
+    parts.node = h('span', { class: 'row-node' }, h('span', { class: 'row-node-label', text: 'node' }), ' ', parts.nodeValue);
     // "312 MiB" alone says little to a screen reader: it hears "memory 312 MiB".
     parts.mem = h('span', { class: 'row-mem' }, h('span', { class: 'sr-only', text: 'memory ' }), parts.memValue);
     parts.error = h('p', { class: 'row-error' }, parts.errorText);
@@ -178,6 +196,18 @@ export class SessionList {
     parts.errorText.textContent = s.error ?? '';
     parts.error.title = s.error ?? '';
     this.#fillResources(row, s);
+    this.#fillNode(row, s);
+  }
+
+  #fillNode(row, s) {
+    const { parts } = row;
+    if (!this.cluster) {
+      parts.node.remove();
+      return;
+    }
+    if (!parts.node.isConnected) parts.engine.after(parts.node);
+    clear(parts.nodeValue);
+    parts.nodeValue.append(this.cluster.nodeRef(s.node));
   }
 
   /** PSS of the session's processes while it runs ("—" before the first sample); nothing when stopped. */
