@@ -24,7 +24,7 @@ const EVENT_ID = /^evt_[0-9A-HJKMNP-TV-Z]{26}$/;
  * Nothing is lost across a dropped connection or a server restart: the browser's EventSource
  * reconnects by itself and sends the id of the last event it got as Last-Event-ID, and the server
  * first replays every stored event after it. When the EventSource gives up instead (its `?token=`
- * died with the old server, or expired), a new one is opened with a new token and `?after=` the last
+ * expired, or the server's API key changed), a new one is opened with a new token and `?after=` the last
  * id, which the server treats the same way. EventSource cannot send the API key, so every new
  * EventSource first gets a short-lived token with the key.
  */

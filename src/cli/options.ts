@@ -52,6 +52,8 @@ export interface ClusterConfig {
   readonly nodeId: string;
   /** --node-url: how the other nodes reach this one (forwarded requests). */
   readonly nodeUrl: string;
+  /** --node-url was not given: the public URL stands in (right on one machine, rarely across several). */
+  readonly nodeUrlDefaulted: boolean;
 }
 
 /** A flag value that cannot work: start-up stops with this one line and exit code 2. */
@@ -272,11 +274,19 @@ function cluster(raw: RawOptions, database: string | undefined, fallbackUrl: str
   if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.pathname !== '/' || parsed.search || parsed.hash) {
     throw new ConfigError(`--node-url must be an http:// or https:// base URL such as http://10.0.0.5:8080 (no path), got "${nodeUrl}"`);
   }
-  return Object.freeze({ nodeId, nodeUrl });
+  return Object.freeze({ nodeId, nodeUrl, nodeUrlDefaulted: raw.nodeUrl === undefined });
 }
 
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** A switch given by an environment variable: true/1/yes/on or false/0/no/off (or empty). */
+function envSwitch(name: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+}
 
 function flag(value: boolean | string | undefined): boolean {
   return value === true || value === 'true' || value === '1';
@@ -300,6 +310,13 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
   const program = buildProgram(version);
   program.parse(argv, { from: 'user' });
   const raw = program.opts<RawOptions>();
+  // Commander turns a switch on whenever its variable is set, even to "false": read its value.
+  for (const option of program.options) {
+    const key = option.attributeName();
+    if (option.isBoolean() && option.envVar !== undefined && program.getOptionValueSource(key) === 'env') {
+      (raw as unknown as Record<string, unknown>)[key] = envSwitch(option.envVar, process.env[option.envVar] ?? '');
+    }
+  }
   const port = integer('--port', 0, 65535)(raw.port);
   const host = raw.host.trim();
   if (!host) throw new ConfigError('--host must not be empty');

@@ -320,6 +320,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     await restored;
     await membership.start({ adopt: (id) => manager.adopt(id), lose: (ids, reason) => manager.lose(ids, reason) });
     log.info(`cluster: node ${membership.nodeId} (${membership.url}) joined`);
+    if (config.cluster?.nodeUrlDefaulted) {
+      log.warn(`cluster: no --node-url: the other nodes pass calls for this node's sessions to ${membership.url}; if they cannot reach it there, pass --node-url`);
+    }
   }
 
   let closing: Promise<void> | undefined;

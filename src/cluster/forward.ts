@@ -46,8 +46,9 @@ export interface ForwarderOptions {
   /** Connecting to the other node (default 5 s). */
   connectTimeoutMs?: number;
   /**
-   * Until the other node's status line and headers (default 120 s: some calls answer only once
-   * their work is done, a sandbox scan or a send through a slow engine). The body has no deadline:
+   * Until the other node's status line and headers (default 200 s: some calls answer only once
+   * their work is done — a create with waitForQR up to 180 s, a send waiting in the queue 120 s —
+   * and the owner itself ends any request at 180 s). The body has no deadline:
    * an event stream stays open for hours, and the client ending it ends the upstream.
    */
   headersTimeoutMs?: number;
@@ -119,7 +120,7 @@ function bodyWasParsed(req: ForwardRequest): boolean {
 
 export function createForwarder(opts: ForwarderOptions): Forwarder {
   const connectTimeout = opts.connectTimeoutMs ?? 5_000;
-  const headersTimeout = opts.headersTimeoutMs ?? 120_000;
+  const headersTimeout = opts.headersTimeoutMs ?? 200_000;
   // undici is loaded with the first forwarded request: a node alone never needs it.
   let agent: Promise<{ dispatcher: Dispatcher; own?: Agent; request: typeof import('undici').request }> | undefined;
   const open = new Set<AbortController>();

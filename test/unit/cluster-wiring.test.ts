@@ -61,6 +61,7 @@ describe('forwardToOwner', () => {
     id,
     url: `http://${id}.invalid`,
     lastSeen: new Date(),
+    startedAt: new Date(),
     sessions,
     maxSessions: 10,
     live,
@@ -94,8 +95,8 @@ describe('forwardToOwner', () => {
     app.use((req, res) => {
       res.json({ servedHere: req.originalUrl });
     });
-    app.use(((err, _req, res, _next) => {
-      res.status(500).json({ error: String(err) });
+    app.use(((err: Error & { code?: string }, _req, res, _next) => {
+      res.status(500).json({ error: `${err.code ?? ''} ${String(err)}` });
     }) as express.ErrorRequestHandler);
     const server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -158,7 +159,7 @@ describe('forwardToOwner', () => {
     try {
       const down = await fetch(`${f.url}/api/v1/sessions/unknown/status`);
       assert.equal(down.status, 500);
-      assert.match(((await down.json()) as { error: string }).error, /database down/);
+      assert.match(((await down.json()) as { error: string }).error, /NODE_UNAVAILABLE.*cluster's database did not answer: database down/s);
       const malformed = await fetch(`${f.url}/api/v1/sessions/%E0%A4%A/status`);
       assert.deepEqual(await malformed.json(), { servedHere: '/api/v1/sessions/%E0%A4%A/status' });
     } finally {

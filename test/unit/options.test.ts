@@ -54,3 +54,26 @@ describe('DEBUG namespaces', () => {
     assert.equal(debugMatcher(undefined)('wa:api'), false);
   });
 });
+
+describe('switches from the environment', () => {
+  it('reads the value of a switch variable: "false", "0", "off" turn it off, an unknown word is refused', () => {
+    const names = ['MULTI_SESSION_METRICS_PUBLIC', 'MULTI_SESSION_ALLOW_PRIVATE_URLS'] as const;
+    try {
+      for (const [value, expected] of [['true', true], ['1', true], ['on', true], ['false', false], ['0', false], ['off', false], ['', false]] as const) {
+        for (const name of names) process.env[name] = value;
+        const config = parseConfig([], '1');
+        assert.equal(config.metricsPublic, expected, `MULTI_SESSION_METRICS_PUBLIC=${value}`);
+        assert.equal(config.allowPrivateUrls, expected, `MULTI_SESSION_ALLOW_PRIVATE_URLS=${value}`);
+      }
+      process.env.MULTI_SESSION_METRICS_PUBLIC = 'maybe';
+      assert.throws(() => parseConfig([], '1'), (err: unknown) => err instanceof ConfigError && /MULTI_SESSION_METRICS_PUBLIC must be true or false, got "maybe"/.test(err.message));
+      // The flag on the command line wins over the variable.
+      process.env.MULTI_SESSION_METRICS_PUBLIC = 'false';
+      assert.equal(parseConfig(['--metrics-public'], '1').metricsPublic, true);
+      process.env.MULTI_SESSION_CLUSTER = 'false';
+      assert.equal(parseConfig([], '1').cluster, undefined);
+    } finally {
+      for (const name of [...names, 'MULTI_SESSION_CLUSTER']) delete process.env[name];
+    }
+  });
+});

@@ -2,7 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { isForwarded } from '../../cluster/forward.js';
 import { choosePlacement } from '../../cluster/placement.js';
 import { z } from 'zod';
-import { AppError } from '../../errors.js';
+import { AppError, describeError } from '../../errors.js';
 import type { SessionManager } from '../../sessions/manager.js';
 import type { ClusterNode } from '../../store/leases.js';
 import { route, type RouteDef } from '../route.js';
@@ -120,6 +120,9 @@ export function forwardToOwner(cluster: ClusterSource, forward: Forward, preferr
     }
     cluster
       .owner(id)
+      .catch((err: unknown) => {
+        throw new AppError('NODE_UNAVAILABLE', `cannot tell which node runs session "${id}": the cluster's database did not answer: ${describeError(err)}; try again`);
+      })
       .then(async (owner) => {
         if (owner && owner.id !== cluster.nodeId) {
           await forward(req, res, owner);
