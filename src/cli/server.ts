@@ -145,7 +145,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       db: database.db,
       databaseUrl: config.databaseUrl,
       node: membership.nodeId,
-      deliver: (envelope) => relay.relay(envelope, (err) => relayLog.error(`an event of another node could not be handed out: ${String(err)}`)),
+      deliver: (envelope) => {
+        membership.mirror.observe(envelope);
+        relay.relay(envelope, (err) => relayLog.error(`an event of another node could not be handed out: ${String(err)}`));
+      },
       logger: relayLog,
     });
     const relay = new RelayBus(followed.ownStore(storeStep), childLogger(logger, 'wa:server'));
@@ -158,12 +161,13 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // and sessions they create or delete in the shared folder become known (or forgotten) here.
   const stopMirroring = membership
     ? bus.subscribe((envelope) => {
-        membership.mirror.observe(envelope);
         if (envelope.session === null || membership.holds(envelope.session)) return;
         const followed = envelope.event === 'session.created' ? manager.discover(envelope.session) : envelope.event === 'session.deleted' ? manager.sync() : undefined;
         followed?.catch((err: unknown) => log.warn(`cluster: could not follow the shared sessions folder: ${String(err)}`));
       })
     : undefined;
+  // What this node does to a session itself is the latest word on it.
+  const stopForgetting = membership ? manager.on('status', (change) => membership.mirror.forget(change.sessionId)) : undefined;
   if (follower && membership) {
     await follower.start();
     await membership.mirror.seed(database.db);
@@ -346,6 +350,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       // What the sessions said while stopping is stored before the database closes.
       await bus.idle();
       stopMirroring?.();
+      stopForgetting?.();
       await follower?.stop();
       // Attempts on the wire are abandoned (still pending: sent again at the next start).
       await dispatcher.stop();

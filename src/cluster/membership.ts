@@ -21,7 +21,7 @@ export interface ClusterLeases {
   /** The node that runs `session` (this node's own holdings at once, the others' as of the last sweep), or null. */
   nodeOf(session: string): string | null;
   /** What the node that runs `session` last said of it, when this node does not run it (see SessionMirror). */
-  remoteView(session: string): RemoteView | undefined;
+  remoteView(session: string): Partial<RemoteView> | undefined;
   /** Sessions whose record says running, made takeover candidates when nobody runs or waits for them (boot). */
   offer(sessions: readonly string[]): Promise<void>;
 }
@@ -142,7 +142,7 @@ export class Membership implements ClusterLeases {
     return holder === undefined || holder === this.nodeId ? null : holder;
   }
 
-  remoteView(session: string): RemoteView | undefined {
+  remoteView(session: string): Partial<RemoteView> | undefined {
     if (this.holds(session)) return undefined;
     return this.mirror.view(session, this.nodeOf(session) !== null);
   }

@@ -7,7 +7,8 @@ import type { Database } from '../store/schema.js';
  * Cluster mode: what this node knows of the sessions other nodes run, so that any node's list,
  * session resource and event-stream snapshot show their real status (a node that does not run a
  * session only has its folder, where it is "stopped"). Fed by every node's `session.status` events
- * (the event follower relays other nodes' to this node's bus), seeded at start from the shared log.
+ * (the event follower hands other nodes' to it), seeded at start from the shared log; a session this
+ * node changes itself is forgotten here (its own state is then the latest word).
  */
 
 /** The part of a session resource only the node that runs it knows. */
@@ -23,7 +24,12 @@ const AT_REST = new Set<string>(['stopped', 'failed']);
 export class SessionMirror {
   readonly #views = new Map<string, { eventId: string; view: RemoteView }>();
 
-  /** Notes a stored event (this node's own too: a view of a session this node runs is never read). */
+  /** This node changed the session itself (it ran it, stopped it, logged it out): its own state is the latest word. */
+  forget(session: string): void {
+    this.#views.delete(session);
+  }
+
+  /** Notes an event another node stored. */
   observe(envelope: Envelope): void {
     if (envelope.session === null) return;
     if (envelope.event === 'session.deleted') {
@@ -44,10 +50,14 @@ export class SessionMirror {
    * when another node runs it (`runningElsewhere`), else only a view at rest (stopped, failed) —
    * "ready" from a node that died is not true any more.
    */
-  view(session: string, runningElsewhere: boolean): RemoteView | undefined {
+  view(session: string, runningElsewhere: boolean): Partial<RemoteView> | undefined {
     const known = this.#views.get(session)?.view;
     if (!known) return undefined;
-    return runningElsewhere || AT_REST.has(known.status) ? known : undefined;
+    if (runningElsewhere) return known;
+    if (!AT_REST.has(known.status)) return undefined;
+    // At rest, only how it ended: who it was logged in as may have changed since (a logout).
+    const { status, error, restarts, updatedAt, lastActivity } = known;
+    return { status, error, restarts, updatedAt, lastActivity };
   }
 
   /** Fills the views from the shared log: each session's latest `session.status` event (Postgres). */

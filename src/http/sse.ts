@@ -63,8 +63,9 @@ function snapshotOf(session: Session): SnapshotEnvelope {
     event: 'session.status',
     session: session.id,
     engine: session.engine,
-    me: session.me,
-    payload: { status: session.status, previous: session.status, error: session.error, me: session.me, session: resource },
+    // From the resource: in a cluster it is what the node that runs the session says.
+    me: resource.me,
+    payload: { status: resource.status, previous: resource.status, error: resource.error, me: resource.me, session: resource },
   };
 }
 

@@ -265,7 +265,13 @@ export class SessionManager extends TypedEmitter<ManagerEvents> {
    */
   async discover(id: string): Promise<ManagedSession | undefined> {
     const known = this.#sessions.get(id);
-    if (known && !known.deleted) return known;
+    if (known && !known.deleted) {
+      // Another node may have deleted a session this node knows but does not run: its folder says.
+      const cluster = this.#opts.cluster;
+      if (!cluster || cluster.holds(id) || known.pid !== undefined || this.#reserved.has(id) || (await this.#opts.store.exists(id))) return known;
+      if (this.#sessions.get(id) === known && !cluster.holds(id) && known.pid === undefined) this.#sessions.delete(id);
+      return undefined;
+    }
     const stored = await this.#opts.store.read(id);
     if (!stored) return undefined;
     // Read while another call registered it.

@@ -65,7 +65,7 @@ export interface SessionInit {
   /** Cluster mode: the node that runs it now (null: none). Alone, a server names no node. */
   node?: () => string | null;
   /** Cluster mode: what the node that runs it last said of it (undefined: this node's own state holds). */
-  remote?: () => RemoteView | undefined;
+  remote?: () => Partial<RemoteView> | undefined;
 }
 
 /** One session's state: status, QR, identity and recent log lines. It never touches a process. */
@@ -74,7 +74,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly createdAt: string;
   readonly #logger: Logger;
   readonly #node: () => string | null;
-  readonly #remote: (() => RemoteView | undefined) | undefined;
+  readonly #remote: (() => Partial<RemoteView> | undefined) | undefined;
   engine: EngineName;
   config: SessionConfig;
   #status: SessionStatus;

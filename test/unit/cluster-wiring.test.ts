@@ -42,6 +42,11 @@ describe('SessionMirror', () => {
     mirror.observe(statusEvent('evt_03', 's1', 'failed', { error: 'boom' }));
     assert.equal(mirror.view('s1', false)?.status, 'failed');
     assert.equal(mirror.view('s1', false)?.error, 'boom');
+    // At rest, not who it was logged in as (a logout since would not show).
+    assert.equal('me' in (mirror.view('s1', false) ?? {}), false);
+    // This node changed it itself: its own state is the word.
+    mirror.forget('s1');
+    assert.equal(mirror.view('s1', true), undefined);
   });
 
   it('never lets an older event replace a newer one, forgets a deleted session, and ignores other events', () => {
