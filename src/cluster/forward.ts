@@ -175,6 +175,9 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         if (controller.signal.aborted) return;
         throw new AppError('NODE_UNAVAILABLE', `node ${node.id} (${node.url}), which runs this, did not answer: ${reason(err)}; try again`);
       }
+      // The body errors when the request is aborted (the client left): every error of it is
+      // handled here or by the pipeline below, never left to end the process.
+      answer.body.on('error', () => undefined);
       if (controller.signal.aborted || res.destroyed) {
         answer.body.destroy();
         return;

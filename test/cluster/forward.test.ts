@@ -72,6 +72,12 @@ async function startOwner(handler: Handler, opts: { readBody?: boolean } = {}): 
   return { url: l.url, seen, aborted, close: l.close };
 }
 
+/** Polls `check` for up to 5 s (a bound, not a timing assertion). */
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(check(), 'timed out');
+}
+
 const errors: ErrorRequestHandler = (err, _req, res, _next) => {
   const status = err instanceof AppError ? err.status : 500;
   res.status(status).json({ success: false, error: { code: err instanceof AppError ? err.code : 'INTERNAL_ERROR', message: String((err as Error).message) } });
@@ -227,6 +233,40 @@ describe('one-hop forwarding to another node', { timeout: 30_000 }, () => {
     await readUntil('event: two');
     controller.abort();
     await owner.aborted[0];
+  });
+
+  it('a client that left before its call was passed on (while the owner was looked up) never ends the process', async () => {
+    const owner = await startOwner((_req, res) => res.end('{"ok":true}'));
+    cleanups.push(owner.close);
+    const forwarder = createForwarder({ nodeId: 'front' });
+    cleanups.push(() => forwarder.close());
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => {
+      uncaught.push(err);
+    };
+    process.on('uncaughtException', onUncaught);
+    const forwarded: Promise<void>[] = [];
+    // The front passes the call on only once its client has gone (as when the owner lookup took longer).
+    const front = await listen(
+      http.createServer((req, res) => {
+        res.once('close', () => forwarded.push(forwarder.forward(req, res, { id: 'owner', url: owner.url }).catch(() => undefined)));
+      }),
+    );
+    cleanups.push(front.close);
+    try {
+      await new Promise<void>((resolve) => {
+        const req = http.get(`${front.url}/api/v1/sessions/s1/status`);
+        req.on('error', () => resolve());
+        req.on('close', () => resolve());
+        setTimeout(() => req.destroy(), 20);
+      });
+      await until(() => forwarded.length === 1 && owner.seen.length === 1);
+      await Promise.all(forwarded);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    assert.deepEqual(uncaught.map(String), []);
   });
 
   it('sends a body the JSON parser already read again, as JSON', async () => {
