@@ -67,6 +67,7 @@ export class Membership implements ClusterLeases {
   /** Other nodes' holdings as of the last sweep (session → node), and when it was read (local clock). */
   #holders = new Map<string, string>();
   #holdersReadAt = Number.NEGATIVE_INFINITY;
+  #refreshing: Promise<void> | undefined;
   /** Adoptions under way (a sweep does not wait for a session to start; shutdown does). */
   readonly #adopting = new Set<Promise<void>>();
 
@@ -180,6 +181,24 @@ export class Membership implements ClusterLeases {
     await Promise.allSettled([...this.#adopting]);
   }
 
+  /**
+   * Reads who holds what again when the last read is older than `maxAgeMs` (a list wants each
+   * session's node as it is now, not as of the last sweep, up to 5 s old). Coalesced; never throws.
+   */
+  refreshHolders(maxAgeMs = 1_000): Promise<void> {
+    if (this.#timers.now() - this.#holdersReadAt <= maxAgeMs) return Promise.resolve();
+    this.#refreshing ??= (async () => {
+      try {
+        await this.#readHolders();
+      } catch {
+        // The list shows what was known (a view older than a lease's ttl names no node).
+      } finally {
+        this.#refreshing = undefined;
+      }
+    })();
+    return this.#refreshing;
+  }
+
   /** One takeover sweep now (the timer calls it). Never throws. */
   async sweepOnce(): Promise<void> {
     if (this.#sweeping || !this.#running || this.#draining || !this.#hooks) return;
@@ -203,17 +222,22 @@ export class Membership implements ClusterLeases {
         this.#adopting.add(adoption);
       }
       if (taken.length > 0) this.#opts.logger.info(`cluster: took over ${taken.map((t) => t.session).join(', ')}`, { ns: 'wa:cluster' });
-      const readAt = this.#timers.now();
-      const holders = await this.#opts.leases.holders();
-      // Our own holdings are the keeper's (fresher than this read).
-      for (const [session, node] of holders) if (node === this.nodeId && !this.holds(session)) holders.delete(session);
-      this.#holders = holders;
-      this.#holdersReadAt = readAt;
+      await this.#readHolders();
     } catch (err) {
       this.#opts.logger.warn(`cluster: takeover sweep failed: ${describeError(err)}`, { ns: 'wa:cluster' });
     } finally {
       this.#sweeping = false;
     }
+  }
+
+  /** Who holds what, from the database (throws when it cannot answer). */
+  async #readHolders(): Promise<void> {
+    const readAt = this.#timers.now();
+    const holders = await this.#opts.leases.holders();
+    // Our own holdings are the keeper's (fresher than this read).
+    for (const [session, node] of holders) if (node === this.nodeId && !this.holds(session)) holders.delete(session);
+    this.#holders = holders;
+    this.#holdersReadAt = readAt;
   }
 
   #scheduleSweep(ms: number): void {

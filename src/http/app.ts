@@ -156,7 +156,7 @@ export function createApp(deps: AppDeps): App {
   app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity }));
 
   if (deps.cluster) {
-    app.use(followSharedFolder(deps.manager));
+    app.use(followSharedFolder(deps.manager, deps.cluster));
     if (deps.forward) app.use(placeCreates(deps.cluster, deps.forward));
   }
 

@@ -81,6 +81,7 @@ describe('forwardToOwner', () => {
     const cluster: ClusterSource = {
       nodeId: 'node-a',
       nodes: () => Promise.resolve(opts.nodes ?? []),
+      refreshHolders: () => Promise.resolve(),
       owner: (session) => {
         const node = owners[session];
         if (node === undefined) return Promise.reject(new Error('database down'));

@@ -13,6 +13,8 @@ export interface ClusterSource {
   nodes(): Promise<ClusterNode[]>;
   /** The node that runs `session` now, with its URL, or null when none does. */
   owner(session: string): Promise<{ id: string; url: string } | null>;
+  /** Reads which node runs which session again, if the last read is older than a second (lists). */
+  refreshHolders(): Promise<void>;
 }
 
 const clusterNodeSchema = z
@@ -67,9 +69,10 @@ const SESSION_PATH = /^\/api\/v1\/sessions(?:\/([^/]+))?(?:\/|$)/;
 
 /**
  * Cluster mode: the sessions folder is shared, so a session another node created (or deleted)
- * becomes known here when a request names it or lists sessions, before the route looks it up.
+ * becomes known here when a request names it or lists sessions, before the route looks it up; a
+ * list also reads which node runs which session again (at most once a second).
  */
-export function followSharedFolder(manager: Pick<SessionManager, 'discover' | 'sync'>): RequestHandler {
+export function followSharedFolder(manager: Pick<SessionManager, 'discover' | 'sync'>, cluster: Pick<ClusterSource, 'refreshHolders'>): RequestHandler {
   return (req, _res, next) => {
     const match = SESSION_PATH.exec(req.path);
     if (!match) {
@@ -84,7 +87,8 @@ export function followSharedFolder(manager: Pick<SessionManager, 'discover' | 's
       next();
       return;
     }
-    const work = id === undefined ? (req.method === 'GET' ? manager.sync() : Promise.resolve()) : manager.discover(id);
+    const work =
+      id === undefined ? (req.method === 'GET' ? Promise.all([manager.sync(), cluster.refreshHolders()]) : Promise.resolve()) : manager.discover(id);
     work.then(
       () => next(),
       (err: unknown) => next(err),
