@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { EventLog } from '../store/events.js';
-import { sqliteEventWriter } from '../store/hot-path.js';
+import { isPostgres, PostgresHistoryWriter, sqliteEventWriter } from '../store/hot-path.js';
 import { MessageStore } from '../store/messages.js';
 import type { Database } from '../store/schema.js';
 import type { MessageResource } from '../sessions/resource.js';
@@ -39,19 +39,24 @@ export const historyExtra: StoreExtra = async (envelope, trx) => {
 /**
  * The bus's store step: the events, their message rows and whatever `extras` add, in one
  * transaction. On SQLite the event rows and historyExtra's writes run on the hot path (prepared
- * statements on the transaction's own connection, store/hot-path.ts); the other extras get the
- * transaction as usual.
+ * statements on the transaction's own connection, store/hot-path.ts); on Postgres the event rows go
+ * in one statement and an ack in one; the other extras get the transaction as usual.
  */
 export function durableStore(db: Kysely<Database>, extras: StoreExtra[] = [historyExtra]): StoreStep {
   const hot = sqliteEventWriter(db);
+  const postgres = isPostgres(db);
   return async (envelopes) => {
     await db.transaction().execute(async (trx) => {
       const log = new EventLog<Envelope>(trx);
+      // Postgres: every statement is a round trip; the batch's event rows go in one.
+      if (postgres) await log.appendMany(envelopes);
+      const history = postgres ? new PostgresHistoryWriter(trx) : undefined;
       for (const envelope of envelopes) {
         if (hot) hot.append(envelope);
-        else await log.append(envelope);
+        else if (!postgres) await log.append(envelope);
         for (const extra of extras) {
           if (hot && extra === historyExtra) writeHistory(envelope, hot);
+          else if (history && extra === historyExtra) await writeHistory(envelope, history);
           else await extra(envelope, trx);
         }
       }

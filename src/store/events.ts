@@ -15,6 +15,9 @@ export interface LoggedEnvelope {
 export const MAX_EVENT_PAGE = 10_000;
 
 /** The event log: stored envelopes, read back in id order for stream resume. */
+/** Rows per insert statement of appendMany (5 parameters each: well under Postgres's 65,535). */
+const APPEND_CHUNK = 1_000;
+
 export class EventLog<E extends LoggedEnvelope = LoggedEnvelope> {
   readonly #db: Kysely<Database>;
 
@@ -29,6 +32,16 @@ export class EventLog<E extends LoggedEnvelope = LoggedEnvelope> {
   async append(envelope: E): Promise<void> {
     await sql`insert into "events" ("id", "session", "event", "timestamp", "envelope")
       values (${envelope.id}, ${envelope.session ?? null}, ${envelope.event}, ${envelope.timestamp}, ${JSON.stringify(envelope)})`.execute(this.#db);
+  }
+
+  /** Several envelopes in one statement per thousand (Postgres: one round trip instead of one each). */
+  async appendMany(envelopes: readonly E[]): Promise<void> {
+    for (let at = 0; at < envelopes.length; at += APPEND_CHUNK) {
+      const rows = envelopes
+        .slice(at, at + APPEND_CHUNK)
+        .map((e) => sql`(${e.id}, ${e.session ?? null}, ${e.event}, ${e.timestamp}, ${JSON.stringify(e)})`);
+      await sql`insert into "events" ("id", "session", "event", "timestamp", "envelope") values ${sql.join(rows)}`.execute(this.#db);
+    }
   }
 
   /**

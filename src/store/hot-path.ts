@@ -1,8 +1,8 @@
 import type SQLite from 'better-sqlite3';
-import type { Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import { sqliteConnection } from './db.js';
 import type { LoggedEnvelope } from './events.js';
-import type { HistoryMessage } from './messages.js';
+import { MessageStore, type HistoryMessage } from './messages.js';
 import type { Database } from './schema.js';
 
 /**
@@ -54,4 +54,34 @@ export class SqliteEventWriter {
 export function sqliteEventWriter(db: Kysely<Database>): SqliteEventWriter | undefined {
   const sqlite = sqliteConnection(db);
   return sqlite ? new SqliteEventWriter(sqlite) : undefined;
+}
+
+/**
+ * On Postgres, where every statement is a round trip: the history writes of the event step with an
+ * ack in one statement (jsonb_set in place, under the row's lock) instead of MessageStore.setAck's
+ * three. The rows it leaves equal the repository's (test/store/pg-hot-path.test.ts); the event rows
+ * go in one statement per batch (EventLog.appendMany).
+ */
+export class PostgresHistoryWriter {
+  readonly #trx: Kysely<Database>;
+
+  constructor(trx: Kysely<Database>) {
+    this.#trx = trx;
+  }
+
+  upsert(session: string, message: HistoryMessage, seq: string): Promise<void> {
+    return new MessageStore<HistoryMessage>(this.#trx).upsert(session, message, seq);
+  }
+
+  /** A message not in the history is left alone, as MessageStore.setAck does. */
+  async setAck(session: string, messageId: string, ack: number, ackName: string | null): Promise<void> {
+    await sql`update "messages" set "ack" = ${ack},
+        "message" = jsonb_set(jsonb_set("message"::jsonb, '{ack}', to_jsonb(${ack}::integer)), '{ackName}', coalesce(to_jsonb(${ackName}::text), 'null'::jsonb))::text
+      where "session" = ${session} and "id" = ${messageId}`.execute(this.#trx);
+  }
+}
+
+/** Whether `db` talks to Postgres. */
+export function isPostgres(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }

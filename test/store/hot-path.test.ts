@@ -10,6 +10,8 @@ import { openStore, sqliteConnection, type Store } from '../../src/store/db.js';
 import { EventLog } from '../../src/store/events.js';
 import { MessageStore } from '../../src/store/messages.js';
 import { captureLogger } from '../helpers/env.js';
+import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { after, before } from 'node:test';
 
 const opened: { store: Store; dir: string }[] = [];
 
@@ -114,5 +116,59 @@ describe('the SQLite hot path of the event log', () => {
     );
     assert.equal(msgs[0]?.ack, 0, 'nor its ack in the history');
     assert.equal((JSON.parse(msgs[0]?.message ?? '{}') as MessageResource).ack, 0);
+  });
+});
+
+describe('the Postgres path of the event log', { skip: postgresSkipReason() }, () => {
+  let pg: TestPostgres | undefined;
+  let store: Store | undefined;
+  before(async () => {
+    const started = await startPostgres();
+    if (!started.postgres) throw new Error(started.reason);
+    pg = started.postgres;
+    store = await openStore({ databaseUrl: pg.url, sessionsDir: os.tmpdir(), logger: captureLogger('info').logger });
+  });
+  after(async () => {
+    await store?.close();
+    await pg?.stop();
+  });
+
+  /** The rows as values: the stored message compared as JSON (jsonb writes its keys in its own order), the event's storing transaction left out. */
+  async function pgRows(db: Store['db']): Promise<unknown[]> {
+    const ev = await db.selectFrom('events').select(['id', 'session', 'event', 'timestamp', 'envelope']).orderBy('id').execute();
+    const msgs = await db.selectFrom('messages').selectAll().orderBy('session').orderBy('id').execute();
+    return [ev, msgs.map((m) => ({ ...m, message: JSON.parse(m.message) as unknown }))];
+  }
+
+  it('stores in fewer statements exactly what the repositories store, one statement at a time', async () => {
+    assert.ok(store);
+    const db = store.db;
+    const batch = events();
+    await durableStore(db)(batch);
+    const batched = await pgRows(db);
+    await db.deleteFrom('messages').execute();
+    await db.deleteFrom('events').execute();
+    const log = new EventLog<Envelope>(db);
+    const messages = new MessageStore<MessageResource>(db);
+    for (const e of batch) {
+      await log.append(e);
+      if (!e.session) continue;
+      if (e.event === 'message' || e.event === 'message.sent') {
+        const m = e.payload as MessageResource;
+        await messages.upsert(e.session, { ...m, id: m.id || e.id }, e.id);
+      } else if (e.event === 'message.ack') {
+        const a = e.payload as { messageId: string; ack: number; ackName: string | null };
+        await messages.setAck(e.session, a.messageId, a.ack, a.ackName);
+      }
+    }
+    assert.deepEqual(batched, await pgRows(db));
+    const m1 = await new MessageStore<MessageResource>(db).get('s1', 'm1');
+    assert.equal(m1?.ack, 4);
+    assert.equal(m1?.ackName, null);
+    // More than one insert statement's worth of events in one batch.
+    const many = Array.from({ length: 2_500 }, (_, i) => envelope('message.sent', message(`bulk-${String(i)}`)));
+    await durableStore(db)(many);
+    const { count } = await db.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('count')).where('event', '=', 'message.sent').executeTakeFirstOrThrow();
+    assert.equal(Number(count), 2_502);
   });
 });
