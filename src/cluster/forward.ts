@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { pipeline } from 'node:stream/promises';
 import type { Agent, Dispatcher } from 'undici';
 import { AppError, describeError } from '../errors.js';
+import { HOP_BY_HOP_HEADERS } from '../util/hop-headers.js';
 
 /*
  * Cluster mode: one-hop forwarding of an API call to the node that runs its session.
@@ -67,19 +68,7 @@ export interface Forwarder {
  * Hop-by-hop headers (RFC 9110 7.6.1), never passed on, in either direction; plus `host` (the
  * owner's own) and the framing headers, which the new hop sets from the body it actually sends.
  */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'http2-settings',
-]);
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, 'host']);
 
 /** Whether a request was passed on by another node (it is then served here, never passed on again). */
 export function isForwarded(req: Pick<IncomingMessage, 'headers'>): boolean {

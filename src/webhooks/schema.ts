@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { STORED_EVENTS } from '../events/envelope.js';
 import { WEBHOOK_SECRET_HINT, WEBHOOK_SECRET_PATTERN } from './signing.js';
+import { HOP_BY_HOP_HEADERS } from '../util/hop-headers.js';
 
 /** A session's webhooks: `config.webhooks` (API.md "Webhooks"). */
 
@@ -20,16 +21,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
  * value would make the signature a lie).
  */
 export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'trailers',
-  'transfer-encoding',
-  'upgrade',
+  ...HOP_BY_HOP_HEADERS,
   'host',
   'content-length',
   'content-type',

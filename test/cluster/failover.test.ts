@@ -6,7 +6,8 @@ import { LeaseStore } from '../../src/store/leases.js';
 import { captureLogger, tempDir } from '../helpers/env.js';
 import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { assertNoOverlap } from './history-check.js';
-import { killNode, startCuttableGate, startNode, until, watchWorkers, type ClusterNodeProcess } from './nodes.js';
+import { startTcpGate, type TcpGate } from '../helpers/tcp-gate.js';
+import { killNode, startNode, until, watchWorkers, type ClusterNodeProcess } from './nodes.js';
 
 /**
  * Three real server processes on 127.0.0.1 sharing one Postgres (through a gate the test can cut)
@@ -26,7 +27,7 @@ interface SessionView {
 
 describe('a cluster of three nodes on Postgres', { skip: skip && `no Postgres on this machine: ${skip}` }, () => {
   let pg: TestPostgres | undefined;
-  let gate: Awaited<ReturnType<typeof startCuttableGate>> | undefined;
+  let gate: TcpGate | undefined;
   let folder: { dir: string; cleanup(): Promise<void> } | undefined;
   let observer: Store | undefined;
   let leases: LeaseStore;
@@ -41,7 +42,7 @@ describe('a cluster of three nodes on Postgres', { skip: skip && `no Postgres on
     if (!started.postgres) throw new Error(`the cluster tests need Postgres: ${started.reason}`);
     pg = started.postgres;
     const url = new URL(pg.url);
-    gate = await startCuttableGate(Number(url.port));
+    gate = await startTcpGate(Number(url.port));
     url.port = String(gate.port);
     nodeUrl = url.href;
     folder = await tempDir('ms-cluster-');

@@ -1,13 +1,17 @@
 import net from 'node:net';
 
 /**
- * A TCP forwarder on 127.0.0.1 in front of a local port, which a test can cut: `hang()` stops
- * moving bytes in both directions and leaves every connection open (a network partition as a node
- * sees it: requests sent, never answered), and new connections are accepted and never answered.
+ * A TCP forwarder on 127.0.0.1 in front of a local port, which a test can break two ways:
+ * `hang()` stops moving bytes in both directions and leaves every connection open (a network
+ * partition as a node sees it: requests sent, never answered), and new connections are accepted
+ * and never answered; `cut()` ends every connection and refuses new ones (as a stopped server
+ * would). `mend()` forwards again.
  */
 export interface TcpGate {
   port: number;
   hang(): void;
+  cut(): void;
+  mend(): void;
   /** Ends every connection and stops listening; safe to call twice. */
   close(): Promise<void>;
 }
@@ -15,12 +19,17 @@ export interface TcpGate {
 export async function startTcpGate(targetPort: number): Promise<TcpGate> {
   const sockets = new Set<net.Socket>();
   let hung = false;
+  let cut = false;
   const track = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
   };
   const server = net.createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
     track(client);
     if (hung) return;
     const upstream = net.connect(targetPort, '127.0.0.1');
@@ -45,6 +54,14 @@ export async function startTcpGate(targetPort: number): Promise<TcpGate> {
     port,
     hang: () => {
       hung = true;
+    },
+    cut: () => {
+      cut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    mend: () => {
+      cut = false;
+      hung = false;
     },
     close: async () => {
       if (closed) return;
