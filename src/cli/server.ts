@@ -31,9 +31,8 @@ import { storeFigures } from '../metrics/store-figures.js';
 import { timedSends } from '../metrics/timed-sends.js';
 import { watchResources } from '../metrics/watch-resources.js';
 import { Membership } from '../cluster/membership.js';
-import { EventFollower } from '../cluster/events-follow.js';
 import { createForwarder } from '../cluster/forward.js';
-import { RelayBus } from '../cluster/relay-bus.js';
+import { clusterEvents, ownSessions } from '../cluster/node-events.js';
 import { LeaseStore } from '../store/leases.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -135,52 +134,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   });
   const webhooks = new WebhookService({ manager, deliveries: repos.deliveries, dispatcher, targets });
   const storeStep = durableStore(database.db, [historyExtra, dispatcher.storeExtra]);
-  let bus: EventBus;
-  let follower: EventFollower | undefined;
-  if (membership) {
-    // Cluster: other nodes' stored events reach this node's subscribers (event streams, webhooks,
-    // the session mirror) through the follower, without being stored again.
-    const relayLog = childLogger(logger, 'wa:cluster');
-    const followed = new EventFollower({
-      db: database.db,
-      databaseUrl: config.databaseUrl,
-      node: membership.nodeId,
-      deliver: (envelope) => {
-        membership.mirror.observe(envelope);
-        relay.relay(envelope, (err) => relayLog.error(`an event of another node could not be handed out: ${String(err)}`));
-      },
-      logger: relayLog,
-    });
-    const relay = new RelayBus(followed.ownStore(storeStep), childLogger(logger, 'wa:server'));
-    follower = followed;
-    bus = relay;
-  } else {
-    bus = new EventBus(storeStep, childLogger(logger, 'wa:server'));
-  }
-  // Cluster: what other nodes say of their sessions is mirrored (lists show their real status),
-  // and sessions they create or delete in the shared folder become known (or forgotten) here.
-  const stopMirroring = membership
-    ? bus.subscribe((envelope) => {
-        if (envelope.session === null || membership.holds(envelope.session)) return;
-        const followed = envelope.event === 'session.created' ? manager.discover(envelope.session) : envelope.event === 'session.deleted' ? manager.sync() : undefined;
-        followed?.catch((err: unknown) => log.warn(`cluster: could not follow the shared sessions folder: ${String(err)}`));
-      })
+  // Cluster: the bus also hands out other nodes' events (see cluster/node-events.ts).
+  const cluster = membership
+    ? clusterEvents({ membership, manager, db: database.db, databaseUrl: config.databaseUrl, storeStep, logger })
     : undefined;
-  // What this node does to a session itself is the latest word on it.
-  const stopForgetting = membership ? manager.on('status', (change) => membership.mirror.forget(change.sessionId)) : undefined;
-  if (follower && membership) {
-    await follower.start();
-    await membership.mirror.seed(database.db);
-  }
+  const bus: EventBus = cluster?.bus ?? new EventBus(storeStep, childLogger(logger, 'wa:server'));
+  await cluster?.start();
   const forwarder = membership ? createForwarder({ nodeId: membership.nodeId }) : undefined;
-  // Cluster: a node's /metrics has the sessions it runs and those nobody runs, never another node's.
-  const metricSessions = membership
-    ? {
-        list: () => manager.list().filter((s) => (membership.nodeOf(s.id) ?? membership.nodeId) === membership.nodeId),
-        find: (id: string) => manager.find(id),
-        on: manager.on.bind(manager),
-      }
-    : manager;
+  const metricSessions = membership ? ownSessions(manager, membership) : manager;
   const stopMetrics = metrics.attach({ sessions: metricSessions, webhooks: dispatcher, bus, store: storeFigures(database.db, repos.events) });
   const stopWatching = watchResources({
     manager,
@@ -349,9 +310,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       stopEvents();
       // What the sessions said while stopping is stored before the database closes.
       await bus.idle();
-      stopMirroring?.();
-      stopForgetting?.();
-      await follower?.stop();
+      await cluster?.stop();
       // Attempts on the wire are abandoned (still pending: sent again at the next start).
       await dispatcher.stop();
       await retentionStopped;
