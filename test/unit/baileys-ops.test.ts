@@ -400,19 +400,19 @@ describe('baileys ops: groups', () => {
       ],
       createdAt: '2023-11-14T22:13:20.000Z',
     };
-    assert.deepEqual(await ops.listGroups(), [expected]);
-    assert.deepEqual(await ops.getGroup(GROUP), expected);
+    assert.deepEqual(await ops.groups.listGroups(), [expected]);
+    assert.deepEqual(await ops.groups.getGroup(GROUP), expected);
   });
 
   it('a group this account is not in, or that does not exist, is NOT_FOUND', async () => {
-    await rejects(setup().ops.getGroup(GROUP), 'NOT_FOUND');
-    await rejects(setup({ groupMetadata: () => Promise.reject(new Boom('forbidden', { data: 403 })) }).ops.getGroup(GROUP), 'NOT_FOUND');
-    await rejects(setup().ops.getGroup('not-a-group'), 'VALIDATION_ERROR');
+    await rejects(setup().ops.groups.getGroup(GROUP), 'NOT_FOUND');
+    await rejects(setup({ groupMetadata: () => Promise.reject(new Boom('forbidden', { data: 403 })) }).ops.groups.getGroup(GROUP), 'NOT_FOUND');
+    await rejects(setup().ops.groups.getGroup('not-a-group'), 'VALIDATION_ERROR');
   });
 
   it('createGroup checks the numbers first: someone not on WhatsApp is named and nothing is created', async () => {
     const { ops, calls } = setup({ onWhatsApp: () => Promise.resolve([{ jid: PERSON_JID, exists: true, lid: undefined }]) });
-    const err = await rejects(ops.createGroup({ name: 'Team', participants: [PERSON, '15550009999'] }), 'ENGINE_ERROR', /15550009999@c\.us is not on WhatsApp/);
+    const err = await rejects(ops.groups.createGroup({ name: 'Team', participants: [PERSON, '15550009999'] }), 'ENGINE_ERROR', /15550009999@c\.us is not on WhatsApp/);
     assert.deepEqual(err.details, { notOnWhatsApp: ['15550009999@c.us'] });
     assert.ok(!calls.some((c) => c.op === 'groupCreate'));
   });
@@ -420,11 +420,11 @@ describe('baileys ops: groups', () => {
   it('createGroup answers the group as WhatsApp kept it, or as created when reading it back fails', async () => {
     const kept = meta(GROUP, 'Team', [PERSON_JID]);
     const { ops, calls } = setup({ groupMetadata: () => Promise.resolve(kept) });
-    const group = await ops.createGroup({ name: ' Team ', participants: [PERSON] });
+    const group = await ops.groups.createGroup({ name: ' Team ', participants: [PERSON] });
     assert.deepEqual(calls.find((c) => c.op === 'groupCreate')?.args, ['Team', [PERSON_JID]]);
     assert.equal(group.participants.length, 2);
     const fallback = setup({ groupMetadata: () => Promise.reject(new Boom('Timed Out', { statusCode: 408 })) });
-    const made = await fallback.ops.createGroup({ name: 'Team', participants: [PERSON] });
+    const made = await fallback.ops.groups.createGroup({ name: 'Team', participants: [PERSON] });
     assert.equal(made.id, GROUP);
     assert.ok(fallback.logs.some((l) => l.message.includes('was created; reading it back failed')));
   });
@@ -435,7 +435,7 @@ describe('baileys ops: groups', () => {
       groupParticipantsUpdate: () => Promise.resolve([{ status: '409', jid: PERSON_JID, content: { tag: 'participant', attrs: {} } }]),
       groupMetadata: () => Promise.resolve(kept),
     });
-    assert.equal((await fine.ops.changeParticipants({ groupId: GROUP, action: 'add', participants: [PERSON] })).id, GROUP);
+    assert.equal((await fine.ops.groups.changeParticipants({ groupId: GROUP, action: 'add', participants: [PERSON] })).id, GROUP);
     assert.deepEqual(fine.calls.find((c) => c.op === 'groupParticipantsUpdate')?.args, [GROUP, [PERSON_JID], 'add']);
 
     const refused = setup({
@@ -445,14 +445,14 @@ describe('baileys ops: groups', () => {
           { status: '403', jid: '15550004444@s.whatsapp.net', content: { tag: 'participant', attrs: {} } },
         ]),
     });
-    const err = await rejects(refused.ops.changeParticipants({ groupId: GROUP, action: 'add', participants: [PERSON, '15550004444@c.us'] }), 'ENGINE_ERROR', /15550004444@c\.us \(their privacy settings/);
+    const err = await rejects(refused.ops.groups.changeParticipants({ groupId: GROUP, action: 'add', participants: [PERSON, '15550004444@c.us'] }), 'ENGINE_ERROR', /15550004444@c\.us \(their privacy settings/);
     assert.match(err.message, /added: 15550003333@c\.us/);
     const notAdmin = setup({ groupParticipantsUpdate: () => Promise.reject(new Boom('not-authorized', { data: 401 })) });
-    await rejects(notAdmin.ops.changeParticipants({ groupId: GROUP, action: 'remove', participants: [PERSON] }), 'ENGINE_ERROR', /not an admin/);
+    await rejects(notAdmin.ops.groups.changeParticipants({ groupId: GROUP, action: 'remove', participants: [PERSON] }), 'ENGINE_ERROR', /not an admin/);
   });
 
   it('groupInviteCode: the code and its link; none given is a refusal', async () => {
-    assert.deepEqual(await setup().ops.groupInviteCode(GROUP), { code: 'AbCdEfGhIjKlMnOpQrStUv', url: 'https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv' });
-    await rejects(setup({ groupInviteCode: () => Promise.resolve(undefined) }).ops.groupInviteCode(GROUP), 'ENGINE_ERROR', /only its admins/);
+    assert.deepEqual(await setup().ops.groups.groupInviteCode(GROUP), { code: 'AbCdEfGhIjKlMnOpQrStUv', url: 'https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv' });
+    await rejects(setup({ groupInviteCode: () => Promise.resolve(undefined) }).ops.groups.groupInviteCode(GROUP), 'ENGINE_ERROR', /only its admins/);
   });
 });

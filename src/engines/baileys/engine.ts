@@ -243,23 +243,23 @@ export class BaileysEngine extends Engine {
   }
 
   override listGroups(): Promise<GroupInfo[]> {
-    return this.#ops.listGroups();
+    return this.#ops.groups.listGroups();
   }
 
   override createGroup(req: CreateGroupRequest): Promise<GroupInfo> {
-    return this.#ops.createGroup(req);
+    return this.#ops.groups.createGroup(req);
   }
 
   override getGroup(groupId: string): Promise<GroupInfo> {
-    return this.#ops.getGroup(groupId);
+    return this.#ops.groups.getGroup(groupId);
   }
 
   override changeParticipants(req: ParticipantsRequest): Promise<GroupInfo> {
-    return this.#ops.changeParticipants(req);
+    return this.#ops.groups.changeParticipants(req);
   }
 
   override groupInviteCode(groupId: string): Promise<InviteCode> {
-    return this.#ops.groupInviteCode(groupId);
+    return this.#ops.groups.groupInviteCode(groupId);
   }
 
   override findSent(query: SentQuery): Promise<SentAnswer> {

@@ -94,3 +94,8 @@ export async function within<T>(
     clearTimeout(timer);
   }
 }
+
+/** A request field the engine refuses (a 400 naming it). */
+export function invalid(fieldPath: string, message: string): AppError {
+  return new AppError('VALIDATION_ERROR', message, [{ path: fieldPath, message }]);
+}
