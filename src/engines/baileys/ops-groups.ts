@@ -54,10 +54,16 @@ export function refusalOf(action: 'add' | 'remove', status: string): string | nu
 export type BoundedCall = <T>(what: string, changes: boolean, fn: (sock: OpsSocket) => Promise<T>, refine?: (err: unknown) => AppError | null) => Promise<T>;
 
 /** The group operations of the baileys engine (Socket/groups.js), on the socket and bounded calls of BaileysOps. */
-export class BaileysGroups {
-  readonly #deps: { sock(): OpsSocket; log(level: EngineLog['level'], message: string): void; call: BoundedCall };
+export interface GroupsDeps {
+  sock(): OpsSocket;
+  log(level: EngineLog['level'], message: string): void;
+  call: BoundedCall;
+}
 
-  constructor(deps: { sock(): OpsSocket; log(level: EngineLog['level'], message: string): void; call: BoundedCall }) {
+export class BaileysGroups {
+  readonly #deps: GroupsDeps;
+
+  constructor(deps: GroupsDeps) {
     this.#deps = deps;
   }
 
