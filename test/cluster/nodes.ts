@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT } from '../helpers/env.js';
+import { freePort, ROOT } from '../helpers/env.js';
 
 /**
  * Real server processes as cluster nodes (the TypeScript entry through tsx, so no build is needed),
@@ -26,18 +25,6 @@ export interface NodeOptions {
   maxSessions?: number;
   /** Reuse a port (a node restarted where it was). */
   port?: number;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts one node and resolves once it has joined the cluster (its first sweep is under way). */

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,3 +19,16 @@ export function captureLogger(level: 'info' | 'debug' = 'debug'): { logger: Logg
 }
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** A TCP port free on 127.0.0.1 right now (for a process that must be told its port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,9 +1,9 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './env.js';
 
 /**
  * A throw-away Postgres for one test file: Debian's own server (package `postgresql`), its data in
@@ -171,18 +171,6 @@ function run(bin: string, name: string, args: string[], asRoot: boolean, env: Re
     execFile(file, argv, { cwd: '/', timeout: COMMAND_TIMEOUT_MS, env: { ...process.env, ...env } }, (err, _stdout, stderr) => {
       if (err) reject(new Error(`${name} failed: ${stderr.trim() || err.message}`));
       else resolve();
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
     });
   });
 }

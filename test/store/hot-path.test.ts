@@ -66,6 +66,23 @@ function events(): Envelope[] {
   ];
 }
 
+/** The events written through the repositories, one statement at a time: what every fast path must equal. */
+async function oneByOne(db: Store['db'], batch: readonly Envelope[]): Promise<void> {
+  const log = new EventLog<Envelope>(db);
+  const messages = new MessageStore<MessageResource>(db);
+  for (const e of batch) {
+    await log.append(e);
+    if (!e.session) continue;
+    if (e.event === 'message' || e.event === 'message.sent') {
+      const m = e.payload as MessageResource;
+      await messages.upsert(e.session, { ...m, id: m.id || e.id }, e.id);
+    } else if (e.event === 'message.ack') {
+      const a = e.payload as { messageId: string; ack: number; ackName: string | null };
+      await messages.setAck(e.session, a.messageId, a.ack, a.ackName);
+    }
+  }
+}
+
 async function rows(store: Store): Promise<unknown[]> {
   const ev = await store.db.selectFrom('events').selectAll().orderBy('id').execute();
   const msgs = await store.db.selectFrom('messages').selectAll().orderBy('session').orderBy('id').execute();
@@ -80,19 +97,7 @@ describe('the SQLite hot path of the event log', () => {
     const batch = events();
     await durableStore(hot.db)(batch);
     // The same events written one statement at a time through Kysely.
-    const log = new EventLog<Envelope>(plain.db);
-    const messages = new MessageStore<MessageResource>(plain.db);
-    for (const e of batch) {
-      await log.append(e);
-      if (!e.session) continue;
-      if (e.event === 'message' || e.event === 'message.sent') {
-        const m = e.payload as MessageResource;
-        await messages.upsert(e.session, { ...m, id: m.id || e.id }, e.id);
-      } else if (e.event === 'message.ack') {
-        const a = e.payload as { messageId: string; ack: number; ackName: string | null };
-        await messages.setAck(e.session, a.messageId, a.ack, a.ackName);
-      }
-    }
+    await oneByOne(plain.db, batch);
     assert.deepEqual(await rows(hot), await rows(plain));
     const m1 = await new MessageStore<MessageResource>(hot.db).get('s1', 'm1');
     assert.equal(m1?.ack, 4);
@@ -148,19 +153,7 @@ describe('the Postgres path of the event log', { skip: postgresSkipReason() }, (
     const batched = await pgRows(db);
     await db.deleteFrom('messages').execute();
     await db.deleteFrom('events').execute();
-    const log = new EventLog<Envelope>(db);
-    const messages = new MessageStore<MessageResource>(db);
-    for (const e of batch) {
-      await log.append(e);
-      if (!e.session) continue;
-      if (e.event === 'message' || e.event === 'message.sent') {
-        const m = e.payload as MessageResource;
-        await messages.upsert(e.session, { ...m, id: m.id || e.id }, e.id);
-      } else if (e.event === 'message.ack') {
-        const a = e.payload as { messageId: string; ack: number; ackName: string | null };
-        await messages.setAck(e.session, a.messageId, a.ack, a.ackName);
-      }
-    }
+    await oneByOne(db, batch);
     assert.deepEqual(batched, await pgRows(db));
     const m1 = await new MessageStore<MessageResource>(db).get('s1', 'm1');
     assert.equal(m1?.ack, 4);
