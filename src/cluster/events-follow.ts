@@ -11,17 +11,9 @@ import type { Database } from '../store/schema.js';
  * sessions' events in the shared log (Postgres); this follower reads the log as it grows and hands
  * the events OTHER nodes stored to this node's bus subscribers, without storing them again.
  *
- * WIRING (helper E, src/cli/server.ts, when --cluster; Postgres only):
- *   const follower = new EventFollower({ db: database.db, databaseUrl: config.databaseUrl, node: config.nodeId,
- *     deliver: (e) => bus.relay(e, (err) => log.error(...)), logger: childLogger(logger, 'wa:cluster') });
- *   const bus = new RelayBus(follower.ownStore(durableStore(database.db, [historyExtra, dispatcher.storeExtra])), log);
- *     (ownStore marks this node's events before they are stored, so the follower never hands them
- *     out twice, and wakes the other nodes once they are committed; `deliver` can refer to `bus`
- *     declared after it: it is called only after start())
- *   await follower.start();               // before the HTTP server listens
- *   on shutdown, after the HTTP server closed and before the store closes: await follower.stop();
- *   Subscribe to the bus for other nodes' `session.created` / `session.deleted` to re-scan the
- *   shared sessions folder.
+ * Wired in cluster/node-events.ts: the node's RelayBus stores through ownStore() (this node's events
+ * are marked before they are stored, so they are never handed out twice, and the other nodes are
+ * woken once they are committed) and `deliver` hands other nodes' events to bus.relay.
  *
  * Order. Event ids are made by each node's clock, so one node's event can be committed after
  * another node's event with a greater id: following the log by id would pass over it for good. So

@@ -7,22 +7,11 @@ import { HOP_BY_HOP_HEADERS } from '../util/hop-headers.js';
 /*
  * Cluster mode: one-hop forwarding of an API call to the node that runs its session.
  *
- * WIRING (helper E, in src/cli/server.ts and src/http/app.ts):
- *   server.ts, when --cluster:
- *     const forwarder = createForwarder({ nodeId: config.nodeId });
- *     createApp({ ..., forward: forwarder.forward, cluster: { nodeId, nodes } });
- *     on shutdown, after the HTTP server closed: await forwarder.close();
- *   app.ts:
- *     - replace the inline X-Served-By middleware with `app.use(servedBy(nodeId))` (first middleware);
- *     - import HOP_HEADER from here (one fact, one owner) instead of defining it in routes/cluster.ts;
- *       `isForwarded(req)` says whether a request came from another node (then never pass it on);
- *     - the middleware that passes a call for a session run elsewhere on to its owner belongs BEFORE
- *       express.json(): the body then streams to the owner untouched (uploads, any size, any type).
- *       After the body parser (placeCreates), forward() sends the parsed body again as JSON.
- *     - `Forward` in routes/cluster.ts has the same shape as `forwarder.forward`.
- *   The owner applies its own authentication and limits again: the client's credentials go along.
- *   Its rate limiter sees the forwarding node's address unless --trust-proxy trusts the cluster's
- *   addresses (X-Forwarded-For is appended here).
+ * Used by http/routes/cluster.ts: forwardToOwner, mounted before the JSON parser so a body streams
+ * to the owner untouched, and placeCreates, after it (the parsed body is sent again as JSON).
+ * The owner applies its own authentication and limits again: the client's credentials go along.
+ * Its rate limiter sees the forwarding node's address unless --trust-proxy trusts the cluster's
+ * addresses (X-Forwarded-For is appended here).
  */
 
 /** Set on a request one node passes to another (its value: the node that passed it on); never forwarded again. */

@@ -1,13 +1,6 @@
 import { EventBus, type Subscriber } from '../events/bus.js';
 import type { Envelope } from '../events/envelope.js';
 
-/*
- * WIRING (helper E, src/cli/server.ts, when --cluster): build the bus as a RelayBus instead of an
- * EventBus (same constructor); the EventFollower (events-follow.ts) hands other nodes' events to
- * `bus.relay`. Everything that subscribes to the bus (every event stream, the webhook dispatcher,
- * the shared-folder follower) then hears every node's events.
- */
-
 /**
  * The event bus of a cluster node: besides the events this node publishes (stored, then handed
  * out), it hands out events other nodes stored, which the EventFollower read from the shared log,

@@ -16,8 +16,7 @@ import { Slots } from './slots.js';
 import type { WebhookTarget, WebhookTargets } from './targets.js';
 
 /*
- * WIRING for cluster mode (helper E, src/cli/server.ts, when --cluster): give the dispatcher
- * `claims: { node: config.nodeId }` in its options. Every node's dispatcher then works the shared
+ * Cluster mode (cli/server.ts gives `claims: { node }` then): every node's dispatcher works the shared
  * deliveries: each attempt is claimed first (DeliveryStore.claim), so it is made by one node, and
  * a node that dies mid-attempt has its claim lapse (ttl: twice the attempt deadline plus 10 s)
  * for another node's sweep (sweepMs) to take the delivery over. Alone, leave `claims` out.

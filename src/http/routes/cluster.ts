@@ -66,6 +66,22 @@ export function clusterRoutes(cluster: ClusterSource | undefined): RouteDef[] {
 }
 
 const SESSION_PATH = /^\/api\/v1\/sessions(?:\/([^/]+))?(?:\/|$)/;
+const START_PATH = /^\/api\/v1\/sessions\/[^/]+\/(?:start|restart)\/?$/;
+
+/**
+ * What a path under /api/v1/sessions names: a session's id, null for the collection itself;
+ * undefined for any other path, or an id no session could have (the route answers it).
+ */
+function sessionOf(path: string): string | null | undefined {
+  const match = SESSION_PATH.exec(path);
+  if (!match) return undefined;
+  if (match[1] === undefined) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Cluster mode: the sessions folder is shared, so a session another node created (or deleted)
@@ -74,21 +90,12 @@ const SESSION_PATH = /^\/api\/v1\/sessions(?:\/([^/]+))?(?:\/|$)/;
  */
 export function followSharedFolder(manager: Pick<SessionManager, 'discover' | 'sync'>, cluster: Pick<ClusterSource, 'refreshHolders'>): RequestHandler {
   return (req, _res, next) => {
-    const match = SESSION_PATH.exec(req.path);
-    if (!match) {
+    const id = sessionOf(req.path);
+    if (id === undefined) {
       next();
       return;
     }
-    let id: string | undefined;
-    try {
-      id = match[1] === undefined ? undefined : decodeURIComponent(match[1]);
-    } catch {
-      // Not an id any session could have: the route answers it.
-      next();
-      return;
-    }
-    const work =
-      id === undefined ? (req.method === 'GET' ? Promise.all([manager.sync(), cluster.refreshHolders()]) : Promise.resolve()) : manager.discover(id);
+    const work = id === null ? (req.method === 'GET' ? Promise.all([manager.sync(), cluster.refreshHolders()]) : Promise.resolve()) : manager.discover(id);
     work.then(
       () => next(),
       (err: unknown) => next(err),
@@ -106,19 +113,10 @@ export type Forward = (req: Request, res: Response, node: { id: string; url: str
  * runs, except its start, which goes where a new session would (placement). The owner is read from
  * the database, not the sweep's view.
  */
-const START_PATH = /^\/api\/v1\/sessions\/[^/]+\/(?:start|restart)\/?$/;
-
 export function forwardToOwner(cluster: ClusterSource, forward: Forward, preferred?: (session: string) => Promise<string | undefined>): RequestHandler {
   return (req, res, next) => {
-    const match = SESSION_PATH.exec(req.path);
-    if (!match?.[1] || isForwarded(req)) {
-      next();
-      return;
-    }
-    let id: string;
-    try {
-      id = decodeURIComponent(match[1]);
-    } catch {
+    const id = sessionOf(req.path);
+    if (typeof id !== 'string' || isForwarded(req)) {
       next();
       return;
     }
