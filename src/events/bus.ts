@@ -78,8 +78,10 @@ export class EventBus {
   }
 
   async #drain(): Promise<void> {
-    // A tick first, so events published together (one status change's) share a batch.
-    await Promise.resolve();
+    // Wait for the end of this turn of the event loop, so every event published in it (all the
+    // requests and worker messages it read) shares a batch: with a synchronous database a
+    // microtask alone would collect only a handful, and each commit writes its own pages.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
       while (this.#queue.length > 0) await this.#handOut(this.#queue.splice(0, MAX_BATCH));
     } finally {

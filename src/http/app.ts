@@ -9,7 +9,7 @@ import type { SendQueue } from '../sessions/send-queue.js';
 import type { SendService } from '../sessions/send-service.js';
 import { IdempotentSends } from './idempotency.js';
 import { EventTokens, requireApiKey } from './auth.js';
-import { errorHandler, requireJsonBody } from './errors.js';
+import { errorHandler, jsonBodies } from './errors.js';
 import { methodNotAllowed, notFound } from './fallbacks.js';
 import { verifyJsonComplexity } from './json-limits.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -153,7 +153,7 @@ export function createApp(deps: AppDeps): App {
     const manager = deps.manager;
     app.use(forwardToOwner(deps.cluster, deps.forward, async (id) => (await manager.discover(id))?.session.config.node));
   }
-  app.use('/api/v1', requireJsonBody, express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity }));
+  app.use('/api/v1', jsonBodies(express.json({ limit: deps.maxBodyBytes, strict: false, verify: verifyJsonComplexity })));
 
   if (deps.cluster) {
     app.use(followSharedFolder(deps.manager, deps.cluster));

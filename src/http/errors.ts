@@ -103,15 +103,25 @@ export function sendError(res: Parameters<RequestHandler>[1], err: AppError): vo
   res.status(err.status).json({ success: false, error });
 }
 
-/** Everything under /api/v1 speaks JSON: a body of another type is refused rather than ignored. */
-export const requireJsonBody: RequestHandler = (req, _res, next) => {
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (hasBody && !req.is('application/json') && !req.is('application/*+json')) {
-    next(new AppError('UNSUPPORTED_MEDIA', 'send the body as JSON with "Content-Type: application/json"'));
-    return;
-  }
-  next();
-};
+/**
+ * Everything under /api/v1 speaks JSON: a body of another type is refused rather than ignored, and
+ * a JSON body goes to `parser` (express.json). A request without a body (most GETs) passes straight
+ * on: one layer, no content-type or stream checks for it.
+ */
+export function jsonBodies(parser: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (!hasBody) {
+      next();
+      return;
+    }
+    if (!req.is('application/json') && !req.is('application/*+json')) {
+      next(new AppError('UNSUPPORTED_MEDIA', 'send the body as JSON with "Content-Type: application/json"'));
+      return;
+    }
+    parser(req, res, next);
+  };
+}
 
 /** The one place an error becomes a response. A 500 says nothing of the request or the stack. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {

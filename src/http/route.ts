@@ -91,7 +91,8 @@ function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where
 export function mount(router: Router, def: RouteDef, before: RequestHandler[] = []): void {
   router[def.method](def.path, ...before, async (req: Request, res: Response) => {
     const params = parse(def.params, req.params, 'params');
-    const query = parse(def.query, { ...(req.query as Record<string, unknown>) }, 'query');
+    // Express parses the query string anew on each read of req.query: only where a route reads it.
+    const query = def.query ? parse(def.query, { ...(req.query as Record<string, unknown>) }, 'query') : {};
     // No body at all reads as {}; a JSON null, a number or an array is checked as sent.
     const body = parse(def.body, req.body === undefined ? {} : req.body, 'body');
     const out = await def.handler({ params, query, body, req, res });

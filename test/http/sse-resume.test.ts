@@ -152,6 +152,8 @@ describe('event stream resume', () => {
     // some right after it (in the next page and the buffer); session.log lines (never stored) among them.
     const real = srv.repos.events;
     let reads = 0;
+    /** Reads whose bursts are all published (the last one goes out as the read returns). */
+    let burstsOut = 0;
     let burstN = 0;
     const published: Promise<Envelope>[] = [];
     const burst = (size: number): Promise<Envelope>[] => {
@@ -172,7 +174,10 @@ describe('event stream resume', () => {
           void burst(10);
         }
         const page = await real.after(afterId, opts);
-        if (reads <= 6) void burst(5);
+        if (reads <= 6) {
+          void burst(5);
+          burstsOut += 1;
+        }
         return page;
       },
     } as unknown as EventLog<Envelope>;
@@ -180,7 +185,7 @@ describe('event stream resume', () => {
 
     const client = open(`${url}?after=${origin.id}`);
     await client.opened;
-    await client.until(() => reads >= 6, 'six reads of the log');
+    await client.until(() => burstsOut >= 6, 'six reads of the log, each with its bursts');
     const bursts = await Promise.all(published);
     // Published once every burst is out: the last event the stream must show.
     const tail = await publish('session.qr', { n: 'tail' });
