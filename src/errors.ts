@@ -24,6 +24,7 @@ export const ERROR_STATUS = {
   ENGINE_ERROR: 502,
   MEDIA_FETCH_FAILED: 502,
   SHUTTING_DOWN: 503,
+  SERVER_BUSY: 503,
   NODE_UNAVAILABLE: 503,
   INSUFFICIENT_STORAGE: 507,
 } as const;
@@ -34,12 +35,15 @@ export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly details: unknown;
+  /** Seconds the client should wait before trying again (the answer's Retry-After), when it says. */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: unknown) {
+  constructor(code: ErrorCode, message: string, details?: unknown, opts: { retryAfterS?: number } = {}) {
     super(message);
     this.name = 'AppError';
     this.code = code;
     this.details = details;
+    this.retryAfterS = opts.retryAfterS;
   }
 
   get status(): number {

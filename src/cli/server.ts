@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp } from '../http/app.js';
 import { childLogger, createRootLogger, type Logger } from '../log.js';
 import { engineAvailability } from '../engines/index.js';
-import { EventBus } from '../events/bus.js';
+import { EventBus, type StoreStep } from '../events/bus.js';
 import { durableStore, historyExtra } from '../events/durable.js';
 import { forgetSession, repositories, type Repositories } from '../events/repositories.js';
 import { publishSessionEvents } from '../events/session-events.js';
@@ -78,6 +78,10 @@ export interface StartOptions {
   mediaFetchTimeoutMs?: number;
   /** How often the sessions' processes are sampled (tests make it short; default 10 s). */
   resourceIntervalMs?: number;
+  /** Backpressure (tests make it small and short): the bus's high water mark, and how long a send waits for room. */
+  backpressure?: { highWater?: number; busyWaitMs?: number };
+  /** Wraps the bus's store step (tests hold it, as a database that stalls would). */
+  wrapStoreStep?: (step: StoreStep) => StoreStep;
 }
 
 const NO_WEBHOOKS: readonly WebhookConfig[] = Object.freeze([]);
@@ -133,12 +137,13 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     discover: membership ? (session) => manager.discover(session) : undefined,
   });
   const webhooks = new WebhookService({ manager, deliveries: repos.deliveries, dispatcher, targets });
-  const storeStep = durableStore(database.db, [historyExtra, dispatcher.storeExtra]);
+  const durable = durableStore(database.db, [historyExtra, dispatcher.storeExtra]);
+  const storeStep = opts.wrapStoreStep ? opts.wrapStoreStep(durable) : durable;
   // Cluster: the bus also hands out other nodes' events (see cluster/node-events.ts).
   const cluster = membership
-    ? clusterEvents({ membership, manager, db: database.db, databaseUrl: config.databaseUrl, storeStep, logger })
+    ? clusterEvents({ membership, manager, db: database.db, databaseUrl: config.databaseUrl, storeStep, logger, highWater: opts.backpressure?.highWater })
     : undefined;
-  const bus: EventBus = cluster?.bus ?? new EventBus(storeStep, childLogger(logger, 'wa:server'));
+  const bus: EventBus = cluster?.bus ?? new EventBus(storeStep, childLogger(logger, 'wa:server'), { highWater: opts.backpressure?.highWater });
   await cluster?.start();
   const forwarder = membership ? createForwarder({ nodeId: membership.nodeId }) : undefined;
   const metricSessions = membership ? ownSessions(manager, membership) : manager;
@@ -191,6 +196,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     maxBodyBytes: config.maxBodyBytes,
     allowPrivateUrls: config.allowPrivateUrls,
     mediaFetchTimeoutMs: opts.mediaFetchTimeoutMs,
+    // Sends wait while the event log is far behind (bounded memory, nothing lost at shutdown).
+    room: (o) => bus.room(o),
+    busyWaitMs: opts.backpressure?.busyWaitMs,
     events: {
       queued: (job, payload) => publishJob('message.queued', job.sessionId, payload),
       failed: (job, payload) => publishJob('message.failed', job.sessionId, payload),

@@ -29,6 +29,8 @@ export function clusterEvents(opts: {
   /** The bus's own store step (durableStore): this node's events. */
   storeStep: StoreStep;
   logger: Logger;
+  /** The bus's high water mark (EventBus.room). */
+  highWater?: number | undefined;
 }): ClusterEvents {
   const { membership, manager } = opts;
   const log = childLogger(opts.logger, 'wa:cluster');
@@ -42,7 +44,7 @@ export function clusterEvents(opts: {
     },
     logger: log,
   });
-  const bus = new RelayBus(follower.ownStore(opts.storeStep), childLogger(opts.logger, 'wa:server'));
+  const bus = new RelayBus(follower.ownStore(opts.storeStep), childLogger(opts.logger, 'wa:server'), { highWater: opts.highWater });
   const offs: (() => unknown)[] = [];
   return {
     bus,

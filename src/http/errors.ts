@@ -100,6 +100,7 @@ function toAppError(err: unknown): AppError | null {
 export function sendError(res: Parameters<RequestHandler>[1], err: AppError): void {
   const error: Record<string, unknown> = { code: err.code, message: clip(err.message, MAX_MESSAGE) };
   if (err.details !== undefined) error.details = boundDetails(err.details);
+  if (err.retryAfterS !== undefined) res.setHeader('Retry-After', String(err.retryAfterS));
   res.status(err.status).json({ success: false, error });
 }
 

@@ -53,6 +53,7 @@ const ERROR_HEADERS: Partial<Record<number, ResponseConfig['headers']>> = {
     'RateLimit-Remaining': { description: 'what is left of it (0)', ...text },
     'RateLimit-Reset': { description: 'seconds until it resets', ...text },
   },
+  503: { 'Retry-After': { description: 'with SERVER_BUSY: seconds to wait before sending again', ...text } },
 };
 
 function responsesOf(def: RouteDef, opts: DocOptions): Record<string, ResponseConfig> {

@@ -144,6 +144,11 @@ export class SessionSender {
       }
     }
 
+    // The event log is far behind: the job waits for it (it is durable; nothing is lost meanwhile).
+    if (this.#deps.room) {
+      await this.#deps.room({ signal });
+      if (signal.aborted) return interrupted();
+    }
     const sending = await this.#deps.jobs.markSending(job.id, this.#iso());
     if (!sending) return 'next'; // cancelled just now
     let sent: SentMessage;

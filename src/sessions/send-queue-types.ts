@@ -45,6 +45,8 @@ export interface SendQueueDeps {
   findSent(sessionId: string, query: SentQuery): Promise<SentAnswer>;
   /** Resolves true once the session is ready; false if it will not be (deleted, or the queue is closing). Called whenever a job's turn comes and the session is not ready. */
   whenReady(sessionId: string, signal: AbortSignal): Promise<boolean>;
+  /** Backpressure (EventBus.room): resolves once the event log keeps up again, or when `signal` aborts. */
+  room?(opts: { signal: AbortSignal }): Promise<unknown>;
   isReady(sessionId: string): boolean;
   /** Whether a chat never wrote to this session (no incoming message from it in the history). */
   isNewChat(sessionId: string, chatId: string): Promise<boolean>;

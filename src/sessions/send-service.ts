@@ -9,6 +9,13 @@ import type { SendQueue } from './send-queue.js';
 /** How long a request without `Prefer: respond-async` waits for its queued send before it is answered 202 with its job. */
 export const SYNC_QUEUE_WAIT_MS = 120_000;
 
+/** How long a send waits for the event log to catch up (EventBus.room) before it is refused, unsent. */
+export const BUSY_WAIT_MS = 10_000;
+const BUSY_RETRY_AFTER_S = 5;
+
+/** Backpressure: resolves true once the server may take another send, false if it still may not after `timeoutMs`. */
+export type Room = (opts: { timeoutMs?: number; signal?: AbortSignal }) => Promise<boolean>;
+
 export type SendOutcome = { sent: SentMessage } | { queued: { jobId: string; position: number | null } };
 
 export interface SendOptions {
@@ -32,11 +39,15 @@ export class SendService {
   readonly #manager: SessionManager;
   readonly #queue: SendQueue;
   readonly #media: OutgoingMedia;
+  readonly #room: Room | undefined;
+  readonly #busyWaitMs: number;
 
-  constructor(deps: { manager: SessionManager; queue: SendQueue; media: OutgoingMedia }) {
+  constructor(deps: { manager: SessionManager; queue: SendQueue; media: OutgoingMedia; room?: Room | undefined; busyWaitMs?: number | undefined }) {
     this.#manager = deps.manager;
     this.#queue = deps.queue;
     this.#media = deps.media;
+    this.#room = deps.room;
+    this.#busyWaitMs = deps.busyWaitMs ?? BUSY_WAIT_MS;
   }
 
   async send<K extends SendOp>(
@@ -49,7 +60,20 @@ export class SendService {
     const managed = this.#manager.managed(sessionId);
     managed.requireReady();
     const queued = opts.respondAsync || resolveSendQueue(managed.session.config) !== undefined;
-    if (!queued) return { sent: await managed.send(op, params) };
+    if (!queued) {
+      // Events of earlier sends not stored yet, past the bus's high water mark: this one waits, then
+      // is refused, unsent (a queued send is durable already; the queue waits for room itself).
+      if (this.#room && !(await this.#room({ timeoutMs: this.#busyWaitMs }))) {
+        throw new AppError(
+          'SERVER_BUSY',
+          `the server is storing events more slowly than they come in (for ${String(this.#busyWaitMs / 1000)} s); nothing was sent; retry in ${String(BUSY_RETRY_AFTER_S)} s`,
+          undefined,
+          { retryAfterS: BUSY_RETRY_AFTER_S },
+        );
+      }
+      managed.requireReady();
+      return { sent: await managed.send(op, params) };
+    }
     const { job, done } = await this.#queue.enqueue(sessionId, op, chatOf(op, params), params);
     onEnqueued?.();
     // Nobody may be waiting for it any more (answered 202): its end is in the job and its events.

@@ -8,7 +8,7 @@ import { makesMessage, sentResource } from './messages.js';
 import { OutgoingMedia } from './outgoing.js';
 import type { MessageResource } from './resource.js';
 import { SendQueue, type SendJob } from './send-queue.js';
-import { SendService } from './send-service.js';
+import { SendService, type Room } from './send-service.js';
 import { normalizeProxy } from '../proxy/parse.js';
 
 /** What a job sends, as clients read it: text, image, file, video, voice, audio, location, contact or reaction. */
@@ -35,6 +35,10 @@ export interface SendingOptions {
   allowPrivateUrls: boolean;
   mediaFetchTimeoutMs?: number | undefined;
   events: JobEvents;
+  /** Backpressure from the event bus (EventBus.room): sends wait while its backlog is too long. */
+  room?: Room | undefined;
+  /** How long a direct send waits for room before 503 SERVER_BUSY (tests make it short). */
+  busyWaitMs?: number | undefined;
 }
 
 /**
@@ -61,6 +65,7 @@ export function createSending(opts: SendingOptions): { queue: SendQueue; sends: 
     },
     findSent: (sessionId, query) => manager.managed(sessionId).findSent(query),
     whenReady: (sessionId, signal) => whenReady(manager, sessionId, signal),
+    ...(opts.room ? { room: opts.room } : {}),
     isReady: (sessionId) => manager.find(sessionId)?.status === 'ready',
     isNewChat: async (sessionId, chatId) => !(await opts.messages.hasIncoming(sessionId, chatId)),
     settings: (sessionId) => {
@@ -81,7 +86,7 @@ export function createSending(opts: SendingOptions): { queue: SendQueue; sends: 
     },
     log: (sessionId, level, message) => manager.find(sessionId)?.log(level, message),
   });
-  const sends = new SendService({ manager, queue, media });
+  const sends = new SendService({ manager, queue, media, room: opts.room, busyWaitMs: opts.busyWaitMs });
   return { queue, sends, media };
 }
 

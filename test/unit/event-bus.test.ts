@@ -77,3 +77,36 @@ describe('event bus: group commit', () => {
     assert.deepEqual(seen, ['message:1', 'session.log:2', 'message:3']);
   });
 });
+
+describe('event bus: room (backpressure)', () => {
+  it('has room below the mark; past it, waits until the backlog is down to half, or answers false at its timeout or abort', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const stored: number[] = [];
+    const bus = new EventBus(async (envelopes) => {
+      await held;
+      stored.push(...envelopes.map(nOf));
+    }, quiet, { highWater: 4 });
+
+    assert.equal(await bus.room(), true, 'room at once with nothing waiting');
+    const published = [0, 1, 2, 3, 4, 5].map((n) => bus.publish(input(n)));
+    assert.equal(bus.pending, 6);
+    assert.equal(await bus.room({ timeoutMs: 30 }), false, 'no room within the timeout');
+    const aborted = new AbortController();
+    const abortedWait = bus.room({ signal: aborted.signal });
+    aborted.abort();
+    assert.equal(await abortedWait, false, 'an aborted wait ends');
+
+    const order: string[] = [];
+    const waiting = bus.room().then((room) => {
+      order.push(`room at ${String(bus.pending)} waiting, ${String(stored.length)} stored`);
+      return room;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(order, [], 'still waiting while the store is held');
+    release();
+    assert.equal(await waiting, true);
+    await Promise.all(published);
+    assert.deepEqual(order, ['room at 0 waiting, 6 stored']);
+  });
+});

@@ -32,6 +32,7 @@ const sendErrors: ErrorCode[] = [
   'SEND_LIMITED',
   'NOT_SUPPORTED_BY_ENGINE',
   'ENGINE_ERROR',
+  'SERVER_BUSY',
 ];
 const mediaErrors: ErrorCode[] = [...sendErrors, 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA', 'MEDIA_FETCH_FAILED', 'INSUFFICIENT_STORAGE'];
 
