@@ -56,6 +56,20 @@ describe('wa-automate engine with a real Chromium', () => {
     await waitFor(() => browserPids(profile('offline')).length === 0, 5000, 'the browser to end');
   });
 
+  it('launches with the longest session id (its tmp folder too long for the socket Chromium binds there)', async (t) => {
+    if (!requireChromium(t)) return;
+    const id = `long-${'x'.repeat(59)}`;
+    assert.equal((await srv.api('POST', '/api/v1/sessions', { sessionId: id, config: { restartOnCrash: false, chromiumArgs: [NO_DNS] } })).status, 201);
+    const session = await until(id, 'failed');
+    assert.match(session.error ?? '', /net::ERR_NAME_NOT_RESOLVED/, 'it got as far as the page: the browser ran');
+    const logs = await srv.api<{ message: string }[]>('GET', `/api/v1/sessions/${id}/logs`);
+    const text = logs.body.data.map((l) => l.message).join('\n');
+    assert.match(text, /Browser launched/);
+    assert.doesNotMatch(text, /Socket path too long/);
+    await waitFor(() => browserPids(profile(id)).length === 0, 5000, 'the browser to end');
+    assert.equal((await srv.api('DELETE', `/api/v1/sessions/${id}`)).status, 200);
+  });
+
   it('keeps the profile under session-data without multi-device too', async (t) => {
     if (!requireChromium(t)) return;
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'legacy', config: { multiDevice: false, restartOnCrash: false, chromiumArgs: [NO_DNS] } });

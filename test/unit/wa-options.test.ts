@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import type { EngineContext, ResolvedSessionConfig } from '../../src/engines/typ
 import puppeteer from 'puppeteer';
 import { chromiumFlags, createConfig, isRefusedFlag, MEMORY_FLAGS } from '../../src/engines/wa-automate/options.js';
 import { browserVersion, desktopUserAgent, parseBrowserVersion, sessionUserAgent, stopOpenWaUserAgentOverride } from '../../src/engines/wa-automate/user-agent.js';
-import { prepareLaunch } from '../../src/engines/wa-automate/launch.js';
+import { prepareLaunch, releaseTmpLink } from '../../src/engines/wa-automate/launch.js';
 
 const require = createRequire(import.meta.url);
 const openWaConfig = require('@open-wa/wa-automate/dist/config/puppeteer.config.js') as { useragent: string; puppeteerConfig: { chromiumArgs: string[] } };
@@ -92,6 +92,33 @@ describe("the browser's user agent", () => {
       assert.ok((await stat(path.join(tmp, 'crash-reports'))).isDirectory());
       assert.ok((options.args as string[]).includes(`--user-agent=${desktopUserAgent('123.0.6312.58')}`));
       assert.equal(openWaConfig.useragent, '', "open-wa's own override is off");
+    });
+
+    it("gives the browser a short way to a tmp folder too long for Chromium's singleton socket, and removes it again", async () => {
+      // The longest session id: <dir>/<id>/session-data/tmp plus Chromium's socket tail passes 107 bytes.
+      const id = 'x'.repeat(64);
+      const sessionDataDir = path.join(dir, id, 'session-data');
+      const tmp = path.join(sessionDataDir, 'tmp');
+      const first = (await prepareLaunch(context({}, sessionDataDir), fake)).env as Record<string, string>;
+      const link = first.TMPDIR ?? '';
+      assert.notEqual(link, tmp);
+      assert.ok(link.length + '/.org.chromium.Chromium.XXXXXX/SingletonSocket'.length <= 107, `${link} is short enough`);
+      assert.ok((await lstat(link)).isSymbolicLink());
+      assert.equal(await readlink(link), tmp, 'it leads to the session\'s own tmp folder');
+      assert.equal((await stat(path.dirname(link))).mode & 0o777, 0o700, 'in a private folder');
+      assert.equal(first.BREAKPAD_DUMP_LOCATION, path.join(tmp, 'crash-reports'));
+
+      // The next launch replaces it; stop removes it.
+      const second = ((await prepareLaunch(context({}, sessionDataDir), fake)).env as Record<string, string>).TMPDIR ?? '';
+      assert.ok(!existsSync(path.dirname(link)), 'the first launch\'s link is gone');
+      assert.equal(await readlink(second), tmp);
+      await releaseTmpLink(sessionDataDir);
+      assert.ok(!existsSync(path.dirname(second)), 'released');
+      assert.ok(existsSync(tmp), 'the session\'s own folder stays');
+
+      // A short path is given as it is, with no link.
+      const short = path.join(dir, 's2', 'session-data');
+      assert.equal(((await prepareLaunch(context({}, short), fake)).env as Record<string, string>).TMPDIR, path.join(short, 'tmp'));
     });
   });
 

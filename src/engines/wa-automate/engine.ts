@@ -31,7 +31,7 @@ import { endLogin } from './login.js';
 import { describeStartFailure, fromState, isSessionExpired, REFOCUS_STATES, toAck, toIncoming, type WaMessage } from './mapping.js';
 import { carriesFile, downloadMedia } from './media.js';
 import { loadOpenWa, type OpenWaLoader, type WaClient, type WaModule } from './open-wa.js';
-import { prepareLaunch, routeOpenWaTraffic } from './launch.js';
+import { prepareLaunch, releaseTmpLink, routeOpenWaTraffic } from './launch.js';
 import { describePatchFailure } from './patches.js';
 import { ProgressDeadline } from './progress.js';
 import { cleanReason, LicenceRequired, licenceRefusal } from './refusals.js';
@@ -499,6 +499,7 @@ export class WaAutomateEngine extends Engine {
     const client = this.#client;
     // A browser that does not close in time is ended with the worker's process group anyway.
     if (client) await within(client.kill('STOPPED'), KILL_TIMEOUT_MS, 'kill()').catch(() => false);
+    await releaseTmpLink(this.#ctx.sessionDataDir).catch(() => undefined);
     this.#route?.uninstall();
     await this.#relay?.close().catch(() => undefined);
   }

@@ -1,5 +1,6 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import type { EngineContext } from '../types.js';
 import type { Relay } from '../../proxy/relay.js';
@@ -18,6 +19,55 @@ export function crashDumpDir(sessionDataDir: string): string {
   return path.join(browserTmpDir(sessionDataDir), 'crash-reports');
 }
 
+/** The longest path a Unix socket can be bound at: sockaddr_un's sun_path (108 bytes on Linux) less its NUL. */
+const SOCKET_PATH_MAX = 107;
+/** What Chromium appends to TMPDIR for its singleton socket (process_singleton_posix.cc). */
+const SINGLETON_TAIL = '/.org.chromium.Chromium.XXXXXX/SingletonSocket'.length;
+/** In session-data: names the short link of the last launch, removed at the next one (or at stop). */
+const LINK_NOTE = 'tmp-link';
+const LINK_DIR = /^wa-tmp-[A-Za-z0-9]{6}$/;
+
+/** Removes the short link a launch of this session made (named in its note), if any. */
+export async function releaseTmpLink(sessionDataDir: string): Promise<void> {
+  const note = path.join(sessionDataDir, LINK_NOTE);
+  let dir: string;
+  try {
+    dir = (await readFile(note, 'utf8')).trim();
+  } catch {
+    return;
+  }
+  // Only what this code makes: a private folder of the temp dir holding one symbolic link.
+  if (path.dirname(dir) === os.tmpdir() && LINK_DIR.test(path.basename(dir))) {
+    await unlink(path.join(dir, 't')).catch(() => undefined);
+    await rmdir(dir).catch(() => undefined);
+  }
+  await rm(note, { force: true });
+}
+
+/**
+ * TMPDIR as the browser is given it. Chromium binds its singleton socket in a folder of TMPDIR and
+ * aborts ("Socket path too long") when that path passes 107 bytes, which the session's own tmp
+ * folder does with a long sessions folder or session id. Then the browser gets a short way to the
+ * same folder: a symbolic link in a private folder (mkdtemp) of the system's temp dir. The files
+ * stay in the session's folder either way; the link goes at the next launch or at stop.
+ */
+export async function browserTmpEnv(sessionDataDir: string): Promise<string> {
+  await releaseTmpLink(sessionDataDir);
+  const tmp = browserTmpDir(sessionDataDir);
+  if (tmp.length + SINGLETON_TAIL <= SOCKET_PATH_MAX) return tmp;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'wa-tmp-'));
+  const link = path.join(dir, 't');
+  if (link.length + SINGLETON_TAIL > SOCKET_PATH_MAX) {
+    await rmdir(dir);
+    throw new Error(
+      `the browser's temporary folder ${tmp} is too long for its socket (${String(tmp.length + SINGLETON_TAIL)} bytes, at most ${String(SOCKET_PATH_MAX)}), and so is the system's temp dir ${os.tmpdir()}: use a shorter --sessions-dir or TMPDIR`,
+    );
+  }
+  await symlink(tmp, link);
+  await writeFile(path.join(sessionDataDir, LINK_NOTE), dir, { mode: 0o600 });
+  return link;
+}
+
 /**
  * Everything a session's browser launch needs, ready for open-wa's create(): the user agent
  * (the session's, or the launched browser's own without "Headless"), open-wa's own user-agent
@@ -32,7 +82,7 @@ export async function prepareLaunch(ctx: EngineContext, executablePath: string, 
   await rm(tmpDir, { recursive: true, force: true, maxRetries: 3 });
   await mkdir(crashDir, { recursive: true, mode: 0o700 });
   stopOpenWaUserAgentOverride();
-  return createConfig(ctx, executablePath, relay, { userAgent, tmpDir, crashDir });
+  return createConfig(ctx, executablePath, relay, { userAgent, tmpDir: await browserTmpEnv(ctx.sessionDataDir), crashDir });
 }
 
 /**
