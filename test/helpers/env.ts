@@ -32,3 +32,14 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Polls `probe` (every 50 ms) until it gives a value; throws naming `what` after `timeoutMs` (a bound, not a measured time). */
+export async function waitForAsync<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ROOT } from './env.js';
+export { waitForAsync } from './env.js';
 import type { LaunchSpec } from './wa-launch-child.js';
 
 export type { LaunchSpec };
@@ -137,13 +138,3 @@ export async function singletonSocketDir(profile: string): Promise<string | unde
   }
 }
 
-/** waitFor (helpers/browser.ts) for a probe that has to await. */
-export async function waitForAsync<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StoreStep } from '../../src/events/bus.js';
+import { waitForAsync } from '../helpers/env.js';
 import { startTestServer, type TestServer } from '../helpers/http.js';
 
 const BUSY_WAIT_MS = 1_500;
@@ -14,15 +15,6 @@ interface OutboxEntry {
   content?: string | null;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('backpressure: sends wait while the event log is behind', () => {
   let srv: TestServer;
@@ -47,7 +39,7 @@ describe('backpressure: sends wait while the event log is behind', () => {
         },
     });
     assert.equal((await srv.api('POST', '/api/v1/sessions', { sessionId: ID, config: { sandbox: { autoScan: true } } })).status, 201);
-    await until('the session ready', async () => ((await srv.api<{ status: string }>('GET', `/api/v1/sessions/${ID}/status`)).body.data.status === 'ready' ? true : undefined));
+    await waitForAsync(async () => ((await srv.api<{ status: string }>('GET', `/api/v1/sessions/${ID}/status`)).body.data.status === 'ready' ? true : undefined), 10_000, 'the session ready');
     await srv.bus.idle();
   });
   after(async () => {
@@ -60,7 +52,7 @@ describe('backpressure: sends wait while the event log is behind', () => {
     held = new Promise<void>((r) => (release = r));
     // Below the mark: sent at once; its event and the sandbox's acks (100 and 600 ms later) wait.
     assert.equal((await srv.api('POST', send, text('one'))).status, 200);
-    await until('the backlog at the mark', () => Promise.resolve(srv.bus.pending >= HIGH_WATER ? true : undefined));
+    await waitForAsync(() => Promise.resolve(srv.bus.pending >= HIGH_WATER ? true : undefined), 10_000, 'the backlog at the mark');
 
     const started = Date.now();
     const refused = await srv.api('POST', send, text('three'), { 'Idempotency-Key': 'three-1' });
@@ -82,10 +74,14 @@ describe('backpressure: sends wait while the event log is behind', () => {
     held = undefined;
     release();
     assert.equal((await waiting).status, 200);
-    const sent = await until('the queued job sent', async () => {
-      const now = await outbox();
-      return now.includes('queued') ? now : undefined;
-    });
+    const sent = await waitForAsync(
+      async () => {
+        const now = await outbox();
+        return now.includes('queued') ? now : undefined;
+      },
+      10_000,
+      'the queued job sent',
+    );
     assert.deepEqual([...sent].sort(), ['four', 'one', 'queued']);
 
     // The retry with the same key sends it: the 503 was not remembered.

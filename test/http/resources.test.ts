@@ -1,17 +1,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SessionResources } from '../../src/sessions/resource.js';
+import { waitForAsync } from '../helpers/env.js';
 import { startTestServer, type TestServer } from '../helpers/http.js';
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> => waitForAsync(probe, ms, what);
 
 describe("a running session's processes, sampled from /proc", () => {
   const servers: TestServer[] = [];
