@@ -13,6 +13,9 @@ import type { Database, LeaseAction } from './schema.js';
  * share anyway, and each tick's statement stays one readable block.
  */
 
+/** A node not seen for this long is no longer listed by nodes(). */
+export const LISTED_FOR_H = 24;
+
 /** One holding: `fence` grows each time a new holding of the session begins. */
 export interface Lease {
   session: string;
@@ -199,7 +202,11 @@ export class LeaseStore {
         draining = excluded.draining, last_seen = now()`.execute(this.#db);
   }
 
-  /** Every node that ever joined, with its unexpired leases counted; `live` when seen within `ttlMs`. */
+  /**
+   * The nodes seen within a day (or still holding an unexpired lease), with those leases counted;
+   * `live` when seen within `ttlMs`. A node gone for longer (renamed, retired) is no longer listed;
+   * its row stays, and it is listed again when it rejoins.
+   */
   async nodes(ttlMs: number): Promise<ClusterNode[]> {
     const ms = ttl(ttlMs);
     const { rows } = await sql<{
@@ -215,7 +222,10 @@ export class LeaseStore {
       select n.id, n.url, n.max_sessions, n.draining, n.started_at, n.last_seen,
         n.last_seen > now() - ${ms}::integer * interval '1 millisecond' as live,
         (select count(*) from session_leases l where l.node = n.id and l.expires_at > now()) as sessions
-      from cluster_nodes n order by n.id`.execute(this.#db);
+      from cluster_nodes n
+      where n.last_seen > now() - interval '${sql.raw(String(LISTED_FOR_H))} hours'
+        or exists (select 1 from session_leases l where l.node = n.id and l.expires_at > now())
+      order by n.id`.execute(this.#db);
     return rows.map((r) => ({
       id: r.id,
       url: r.url,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
 import { openStore, type Store } from '../../src/store/db.js';
 import { LeaseStore } from '../../src/store/leases.js';
 import { LeaseKeeper } from '../../src/cluster/lease-keeper.js';
@@ -296,6 +297,15 @@ describe('cluster leases on Postgres', { skip: skip && `no Postgres on this mach
     );
     assert.ok(nodes[0]!.lastSeen.getTime() > before.lastSeen.getTime(), 'the renew tick moved last_seen');
     await waitFor('b to be no longer live with a short window', async () => (await a.leases.nodes(50)).find((n) => n.id === 'b')?.live === false);
+
+    // A node gone for more than a day is no longer listed (renamed, retired); back when it rejoins.
+    await sql`update cluster_nodes set last_seen = now() - interval '25 hours' where id = 'b'`.execute(a.store.db);
+    assert.deepEqual((await a.leases.nodes(15_000)).map((n) => n.id), ['a']);
+    await a.leases.heartbeat({ id: 'b', url: 'http://10.0.0.2:8080', maxSessions: 3 });
+    assert.deepEqual((await a.leases.nodes(15_000)).map((n) => n.id), ['a', 'b']);
+    // One that long unseen but still holding a lease stays listed.
+    await sql`update cluster_nodes set last_seen = now() - interval '25 hours' where id = 'a'`.execute(a.store.db);
+    assert.deepEqual((await a.leases.nodes(15_000)).map((n) => [n.id, n.live]), [['a', false], ['b', true]]);
   });
 
   it('a node cut off from the database stops its sessions before another node takes them over', async () => {
