@@ -198,6 +198,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     mediaFetchTimeoutMs: opts.mediaFetchTimeoutMs,
     // Sends wait while the event log is far behind (bounded memory, nothing lost at shutdown).
     room: (o) => bus.room(o),
+    stored: () => bus.idle(),
     busyWaitMs: opts.backpressure?.busyWaitMs,
     events: {
       queued: (job, payload) => publishJob('message.queued', job.sessionId, payload),

@@ -12,6 +12,8 @@ export const SYNC_QUEUE_WAIT_MS = 120_000;
 /** How long a send waits for the event log to catch up (EventBus.room) before it is refused, unsent. */
 export const BUSY_WAIT_MS = 10_000;
 const BUSY_RETRY_AFTER_S = 5;
+/** How long a send that went out waits for its event to be stored before it is answered anyway. */
+const STORED_WAIT_MS = 10_000;
 
 /** Backpressure: resolves true once the server may take another send, false if it still may not after `timeoutMs`. */
 export type Room = (opts: { timeoutMs?: number; signal?: AbortSignal }) => Promise<boolean>;
@@ -22,6 +24,16 @@ export interface SendOptions {
   /** `Prefer: respond-async`: answer with the queued job at once. */
   respondAsync: boolean;
   syncWaitMs?: number;
+}
+
+/** Resolves when `promise` does, or after `ms`, whichever comes first. */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The chat a message id belongs to (`true_<chat>_<id>` / `false_<chat>_<id>`, as WhatsApp Web writes them). */
@@ -40,13 +52,23 @@ export class SendService {
   readonly #queue: SendQueue;
   readonly #media: OutgoingMedia;
   readonly #room: Room | undefined;
+  readonly #stored: (() => Promise<void>) | undefined;
   readonly #busyWaitMs: number;
 
-  constructor(deps: { manager: SessionManager; queue: SendQueue; media: OutgoingMedia; room?: Room | undefined; busyWaitMs?: number | undefined }) {
+  constructor(deps: {
+    manager: SessionManager;
+    queue: SendQueue;
+    media: OutgoingMedia;
+    room?: Room | undefined;
+    /** Resolves once every event published so far is stored (EventBus.idle). */
+    stored?: (() => Promise<void>) | undefined;
+    busyWaitMs?: number | undefined;
+  }) {
     this.#manager = deps.manager;
     this.#queue = deps.queue;
     this.#media = deps.media;
     this.#room = deps.room;
+    this.#stored = deps.stored;
     this.#busyWaitMs = deps.busyWaitMs ?? BUSY_WAIT_MS;
   }
 
@@ -72,7 +94,12 @@ export class SendService {
         );
       }
       managed.requireReady();
-      return { sent: await managed.send(op, params) };
+      const sent = await managed.send(op, params);
+      // Answered once its message.sent event is stored (with its history row and webhook
+      // deliveries): a send answered 200 is not lost even if the server is killed right after. It
+      // went out, though: a database that does not answer delays the answer by 10 s at most.
+      if (this.#stored) await withinMs(this.#stored(), STORED_WAIT_MS);
+      return { sent };
     }
     const { job, done } = await this.#queue.enqueue(sessionId, op, chatOf(op, params), params);
     onEnqueued?.();
@@ -85,7 +112,11 @@ export class SendService {
     });
     try {
       const outcome = await Promise.race([done, waited]);
-      if (outcome !== 'waited') return { sent: outcome };
+      if (outcome !== 'waited') {
+        // As a direct send: answered once its message.sent event is stored.
+        if (this.#stored) await withinMs(this.#stored(), STORED_WAIT_MS);
+        return { sent: outcome };
+      }
       const now = await this.#queue.get(sessionId, job.jobId);
       return { queued: { jobId: job.jobId, position: now.position } };
     } finally {

@@ -37,6 +37,8 @@ export interface SendingOptions {
   events: JobEvents;
   /** Backpressure from the event bus (EventBus.room): sends wait while its backlog is too long. */
   room?: Room | undefined;
+  /** Resolves once every event published so far is stored (EventBus.idle): a direct send answers after its event is. */
+  stored?: (() => Promise<void>) | undefined;
   /** How long a direct send waits for room before 503 SERVER_BUSY (tests make it short). */
   busyWaitMs?: number | undefined;
 }
@@ -86,7 +88,7 @@ export function createSending(opts: SendingOptions): { queue: SendQueue; sends: 
     },
     log: (sessionId, level, message) => manager.find(sessionId)?.log(level, message),
   });
-  const sends = new SendService({ manager, queue, media, room: opts.room, busyWaitMs: opts.busyWaitMs });
+  const sends = new SendService({ manager, queue, media, room: opts.room, stored: opts.stored, busyWaitMs: opts.busyWaitMs });
   return { queue, sends, media };
 }
 

@@ -48,10 +48,13 @@ describe('backpressure: sends wait while the event log is behind', () => {
     await srv.stop();
   });
 
-  it('refuses a send with 503 SERVER_BUSY and Retry-After once the backlog stays past the mark, sends nothing, and loses nothing', async () => {
+  it('answers a send once its event is stored; refuses one with 503 SERVER_BUSY and Retry-After while the backlog stays past the mark, sends nothing, and loses nothing', async () => {
     held = new Promise<void>((r) => (release = r));
-    // Below the mark: sent at once; its event and the sandbox's acks (100 and 600 ms later) wait.
-    assert.equal((await srv.api('POST', send, text('one'))).status, 200);
+    // Below the mark: it goes out at once, but is answered only once its message.sent event is
+    // stored; that event and the sandbox's acks (100 and 600 ms later) wait.
+    let answered = false;
+    const one = srv.api('POST', send, text('one')).finally(() => (answered = true));
+    await waitForAsync(async () => ((await outbox()).includes('one') ? true : undefined), 10_000, 'the first send out');
     await waitForAsync(() => Promise.resolve(srv.bus.pending >= HIGH_WATER ? true : undefined), 10_000, 'the backlog at the mark');
 
     const started = Date.now();
@@ -62,6 +65,7 @@ describe('backpressure: sends wait while the event log is behind', () => {
     assert.equal(refused.headers.get('retry-after'), '5');
     assert.ok(Date.now() - started >= BUSY_WAIT_MS - 50, 'it waited for room first');
     assert.deepEqual(await outbox(), ['one'], 'the refused send never reached the session');
+    assert.equal(answered, false, 'the send that went out is not answered while its event waits');
 
     // A queued send is accepted (its job is durable) and waits for the log before it goes.
     const queued = await srv.api<{ jobId: string }>('POST', send, text('queued'), { Prefer: 'respond-async' });
@@ -73,6 +77,7 @@ describe('backpressure: sends wait while the event log is behind', () => {
 
     held = undefined;
     release();
+    assert.equal((await one).status, 200);
     assert.equal((await waiting).status, 200);
     const sent = await waitForAsync(
       async () => {
@@ -84,9 +89,9 @@ describe('backpressure: sends wait while the event log is behind', () => {
     );
     assert.deepEqual([...sent].sort(), ['four', 'one', 'queued']);
 
-    // The retry with the same key sends it: the 503 was not remembered.
+    // The retry with the same key sends it: the 503 was not remembered. Its 200 means it is stored:
+    // the history has it at once.
     assert.equal((await srv.api('POST', send, text('three'), { 'Idempotency-Key': 'three-1' })).status, 200);
-    await srv.bus.idle();
     const history = await srv.api<{ body: string | null; fromMe: boolean }[]>('GET', `/api/v1/sessions/${ID}/messages`);
     assert.deepEqual(
       history.body.data
