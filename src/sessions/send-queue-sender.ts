@@ -157,6 +157,9 @@ export class SessionSender {
     } catch (err) {
       return this.#sendFailed(sending, err);
     }
+    // Its message.sent event stored before the job is marked sent: killed in between, the job is
+    // still `sending`, and the next start asks the session and records it (an event then).
+    await this.#deps.stored?.();
     await this.#sent(sending, sent);
     return 'next';
   }

@@ -47,6 +47,8 @@ export interface SendQueueDeps {
   whenReady(sessionId: string, signal: AbortSignal): Promise<boolean>;
   /** Backpressure (EventBus.room): resolves once the event log keeps up again, or when `signal` aborts. */
   room?(opts: { signal: AbortSignal }): Promise<unknown>;
+  /** Resolves once every event published so far is stored (EventBus.idle): execute()'s message.sent among them. */
+  stored?(): Promise<void>;
   isReady(sessionId: string): boolean;
   /** Whether a chat never wrote to this session (no incoming message from it in the history). */
   isNewChat(sessionId: string, chatId: string): Promise<boolean>;

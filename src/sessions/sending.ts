@@ -68,6 +68,7 @@ export function createSending(opts: SendingOptions): { queue: SendQueue; sends: 
     findSent: (sessionId, query) => manager.managed(sessionId).findSent(query),
     whenReady: (sessionId, signal) => whenReady(manager, sessionId, signal),
     ...(opts.room ? { room: opts.room } : {}),
+    ...(opts.stored ? { stored: opts.stored } : {}),
     isReady: (sessionId) => manager.find(sessionId)?.status === 'ready',
     isNewChat: async (sessionId, chatId) => !(await opts.messages.hasIncoming(sessionId, chatId)),
     settings: (sessionId) => {

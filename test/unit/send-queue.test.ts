@@ -6,7 +6,7 @@ import { SendQueue, type SendJob, type SendQueueDeps, type SendQueueSettings } f
 import { openStore, type Store } from '../../src/store/db.js';
 import { SendJobStore } from '../../src/store/send-jobs.js';
 import type { SendOp } from '../../src/worker/protocol.js';
-import { captureLogger, tempDir } from '../helpers/env.js';
+import { captureLogger, tempDir, waitForAsync } from '../helpers/env.js';
 
 const NOW = Date.parse('2026-06-01T10:00:00.000Z');
 const DAY = 24 * 60 * 60 * 1000;
@@ -194,6 +194,25 @@ describe('the paced send queue', () => {
     const done = await queue.get(S, a.job.jobId);
     assert.deepEqual([done.status, done.position, done.result], ['sent', null, sent[0]]);
     assert.deepEqual(await queue.list(S), []);
+  });
+
+  it('marks a job sent only once the events published by its send are stored (killed in between, it is still sending)', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    let storedCalls = 0;
+    const queue = newQueue({
+      stored: () => {
+        storedCalls += 1;
+        return held;
+      },
+    });
+    const a = await enqueueText(queue, 'a@c.us');
+    await waitForAsync(() => Promise.resolve(fake.sent.length === 1 && storedCalls === 1 ? true : undefined), 5_000, 'the send made');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await queue.get(S, a.job.jobId)).status, 'sending', 'not marked sent while its events wait to be stored');
+    release();
+    await a.done;
+    assert.equal((await queue.get(S, a.job.jobId)).status, 'sent');
   });
 
   it("waits a random delay within [minDelayMs, maxDelayMs] between two sends, from the previous send's end; the first goes at once", async () => {
