@@ -5,13 +5,10 @@
 //
 // See bench/README.md for what each figure means.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, pss, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess, printNotable } from './lib.js';
+import { HOST, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, pss, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess, printNotable, built, printHeading, killOutlived } from './lib.js';
 
 const STARTUP_RUNS = 5;
 const SESSIONS = 20;
@@ -49,14 +46,7 @@ let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await Promise.all([...children].map((c) => stop(c)));
-    for (const pid of leftoverWorkers()) {
-      console.log(`cleanup: worker ${String(pid)} outlived its server; killing it`);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killOutlived(leftoverWorkers());
     await Promise.all([...dirs].map((d) => rm(d, { recursive: true, force: true })));
   })();
   return cleaning;
@@ -153,16 +143,9 @@ async function main(): Promise<void> {
     signalMessage: (sig) => `\n${sig}: cleaning up`,
   });
 
-  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) {
-    console.log('dist/ is missing: run "npm run build" first');
-    process.exitCode = 1;
-    return;
-  }
+  if (!built()) return;
 
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const nproc = os.availableParallelism();
-  console.log(`# multi-session backbone benchmark`);
-  console.log(`machine: nproc ${String(nproc)} · ${cpu} · ${mib(os.totalmem())} RAM · ${os.platform()} ${os.release()}`);
+  printHeading('multi-session backbone benchmark');
   console.log(`node ${process.version} · autocannon ${String(CONNECTIONS)} connections, ${String(LOAD_SECONDS)} s per target (after ${String(WARMUP_SECONDS)} s warm-up)`);
   console.log('');
 

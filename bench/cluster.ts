@@ -15,7 +15,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +24,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { watchWorkers } from '../test/cluster/nodes.js';
-import { HOST, ROOT, childPids, freePort, guard, isNotable, lineSplitter, median, mib, printNotable, running, sessionWorkers, sleep, spawnCli, startTime, statField, stop, tempDir, track } from './lib.js';
+import { HOST, ROOT, childPids, freePort, guard, isNotable, lineSplitter, median, printNotable, running, sessionWorkers, sleep, spawnCli, startTime, statField, stop, tempDir, track, built, printHeading, killOutlived } from './lib.js';
 
 const SESSIONS = Number(process.env.SESSIONS ?? 9);
 /** (a) autocannon: connections (the fixed concurrency), seconds per target after a warm-up, rounds. */
@@ -118,14 +118,7 @@ function cleanup(): Promise<void> {
     // All at once: each drains, and with every node draining nobody takes anything over.
     for (const n of allNodes) n.expectExit = true;
     await Promise.all([...children].map((c) => stop(c)));
-    for (const pid of ourWorkers()) {
-      console.log(`cleanup: worker ${String(pid)} outlived its node; killed it`);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killOutlived(ourWorkers(), 'node');
     await db?.end().catch(() => undefined);
     await postgres?.stop();
     await Promise.all([...dirs].map((d) => rm(d, { recursive: true, force: true })));
@@ -842,14 +835,9 @@ async function main(): Promise<void> {
     signalMessage: (sig) => `\n${sig}: cleaning up`,
   });
   const runStart = performance.now();
-  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) {
-    console.log('dist/ is missing: run "npm run build" first');
-    process.exitCode = 1;
-    return;
-  }
+  if (!built()) return;
   const load1 = os.loadavg()[0] ?? 0;
-  console.log('# multi-session cluster benchmark');
-  console.log(`machine: nproc ${String(os.availableParallelism())} · ${os.cpus()[0]?.model ?? 'unknown CPU'} · ${mib(os.totalmem())} RAM · ${os.platform()} ${os.release()}`);
+  printHeading('multi-session cluster benchmark');
   console.log(`node ${process.version} · load average at start ${load1.toFixed(2)} (other work on the machine shares its cores)`);
   const dirty = git('status', '--porcelain', '--', 'src', 'bin', 'package.json');
   console.log(`commit ${git('rev-parse', '--short', 'HEAD')} ${git('log', '-1', '--format=%s').slice(0, 80)}…${dirty ? ` · UNCOMMITTED changes: ${dirty.split('\n').join('; ')}` : ''}`);

@@ -3,14 +3,12 @@
 // 100,000 stored events; GET .../messages with 100,000 rows. Loopback only; stops what it starts.
 import { createServer, type IncomingMessage as Req, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
-import { api, freePort, guard, HOST, lineSplitter, mib, ms, ROOT, rss, sleep, spawnCli, stop, tempDir, track, waitHealthy, type ServerProcess } from './lib.js';
+import { api, freePort, guard, HOST, lineSplitter, mib, ms, rss, sleep, spawnCli, stop, tempDir, track, waitHealthy, type ServerProcess, built } from './lib.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 
 const DEADLINE_MS = 9 * 60_000;
@@ -179,11 +177,7 @@ async function cleanup(): Promise<void> {
 
 async function main(): Promise<void> {
   const watchdog = guard({ deadlineMs: DEADLINE_MS, cleanup, deadlineMessage: '\nthe bench took too long: cleaning up', signalMessage: (sig) => `\n${sig}: cleaning up` });
-  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) {
-    console.log('dist/ is missing: run "npm run build" first');
-    process.exitCode = 1;
-    return;
-  }
+  if (!built()) return;
   console.log(`# bench/events.ts — ${String(os.cpus().length)} cores, ${os.cpus()[0]?.model ?? ''}, Node ${process.version}`);
   try {
     await latencyTable('SQLite', []);

@@ -1,4 +1,4 @@
-// Helpers shared by the benchmarks in this folder (bench/backbone.ts, bench/wa-automate.ts).
+// Helpers shared by the benchmarks in this folder.
 // Linux only: the memory and process figures come from /proc.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -286,4 +286,33 @@ export function printNotable(notable: string[]): void {
   console.log(`server warnings/errors/stderr lines: ${String(notable.length)}`);
   for (const l of notable.slice(0, 20)) console.log(`  ${l}`);
   if (notable.length > 20) console.log(`  ... ${String(notable.length - 20)} more`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start and end of a run.
+
+/** Whether the server is built (the benches run dist/); says how to build it when not, and sets exit code 1. */
+export function built(): boolean {
+  if (existsSync(path.join(ROOT, 'dist/cli/main.js'))) return true;
+  console.log('dist/ is missing: run "npm run build" first');
+  process.exitCode = 1;
+  return false;
+}
+
+/** The run's heading: its title, then the machine (cores, CPU, RAM, kernel) on one line. */
+export function printHeading(title: string): void {
+  console.log(`# ${title}`);
+  console.log(`machine: nproc ${String(os.availableParallelism())} · ${os.cpus()[0]?.model ?? 'unknown CPU'} · ${mib(os.totalmem())} RAM · ${os.platform()} ${os.release()}`);
+}
+
+/** SIGKILLs session workers that outlived their server (`of`: "server", "node"), saying so for each. */
+export function killOutlived(pids: Iterable<number>, of = 'server'): void {
+  for (const pid of pids) {
+    console.log(`cleanup: worker ${String(pid)} outlived its ${of}; killed it`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
 }

@@ -6,15 +6,14 @@
 //
 // See bench/README.md for what each figure means.
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { WebSocket } from 'undici';
-import { BIN, HOST, ROOT, childPids, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, running, sessionWorkers, sleep, startTime, statField, stop, tempDir, track, type ServerProcess, printNotable } from './lib.js';
+import { BIN, HOST, childPids, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, running, sessionWorkers, sleep, startTime, statField, stop, tempDir, track, type ServerProcess, printNotable, built, printHeading } from './lib.js';
 
 /** (a) Sessions persisted, then restored by a new server on the same folder. */
 const RESTORED = 50;
@@ -747,14 +746,9 @@ async function main(): Promise<void> {
     deadlineMessage: `\nthe bench took longer than ${String(DEADLINE_MS / 1000)} s: cleaning up and stopping`,
     signalMessage: (sig) => `\n${sig}: cleaning up`,
   });
-  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) {
-    console.log('dist/ is missing: run "npm run build" first');
-    process.exitCode = 1;
-    return;
-  }
+  if (!built()) return;
   const load1 = os.loadavg()[0] ?? 0;
-  console.log('# multi-session operating benchmark');
-  console.log(`machine: nproc ${String(os.availableParallelism())} · ${os.cpus()[0]?.model ?? 'unknown CPU'} · ${mib(os.totalmem())} RAM · ${os.platform()} ${os.release()}`);
+  printHeading('multi-session operating benchmark');
   console.log(`node ${process.version} · load average at start ${load1.toFixed(2)} (other work on the machine shares its cores)`);
   console.log('');
 

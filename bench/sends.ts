@@ -7,13 +7,13 @@
 // See bench/README.md for what each figure means.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { HOST, ROOT, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess, printNotable } from './lib.js';
+import { HOST, api, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, sleep, sessionWorkers, spawnCli, startTime, stop, tempDir, track, waitHealthy, type ServerProcess, printNotable, built, printHeading, killOutlived } from './lib.js';
 
 /** Sequential send-text per variant, after a warm-up of SEQ_WARMUP each (not counted). */
 const SEQ_WARMUP = 50;
@@ -63,14 +63,7 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     agent.destroy();
     await Promise.all([...children].map((c) => stop(c)));
-    for (const pid of leftoverWorkers()) {
-      console.log(`cleanup: worker ${String(pid)} outlived its server; killing it`);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killOutlived(leftoverWorkers());
     await Promise.all([...dirs].map((d) => rm(d, { recursive: true, force: true })));
   })();
   return cleaning;
@@ -439,13 +432,8 @@ async function main(): Promise<void> {
     deadlineMessage: `\nthe bench took longer than ${String(DEADLINE_MS / 1000)} s: cleaning up and stopping`,
     signalMessage: (sig) => `\n${sig}: cleaning up`,
   });
-  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) {
-    console.log('dist/ is missing: run "npm run build" first');
-    process.exitCode = 1;
-    return;
-  }
-  console.log('# multi-session sends benchmark: the send queue, and a 10 MiB file by URL');
-  console.log(`machine: nproc ${String(os.availableParallelism())} · ${os.cpus()[0]?.model ?? 'unknown CPU'} · ${mib(os.totalmem())} RAM · ${os.platform()} ${os.release()}`);
+  if (!built()) return;
+  printHeading('multi-session sends benchmark: the send queue, and a 10 MiB file by URL');
   console.log(`node ${process.version} · sandbox engine · server: --rate-limit 0 --send-rate-limit 0 --allow-private-urls --max-body 64mb`);
   // Whatever else runs on the machine shares its cores with the bench, the server and the workers.
   console.log(`load average at the start (1 / 5 / 15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
