@@ -159,7 +159,7 @@ interface RawOptions {
   port: string;
   host: string;
   maxSessions: string;
-  useChrome?: boolean | string;
+  useChrome?: boolean;
   webhookHost: string;
   sessionsDir: string;
   apiKey?: string;
@@ -174,14 +174,14 @@ interface RawOptions {
   eventRetentionDays: string;
   mediaRetentionDays: string;
   webhookUrl?: string[] | string;
-  allowPrivateUrls?: boolean | string;
-  metricsPublic?: boolean | string;
+  allowPrivateUrls?: boolean;
+  metricsPublic?: boolean;
   trustProxy?: string;
   logFormat: string;
   maxMemoryMb: string;
   webhookSecret?: string;
   webhookEvents?: string;
-  cluster?: boolean | string;
+  cluster?: boolean;
   nodeId?: string;
   nodeUrl?: string;
 }
@@ -253,7 +253,7 @@ const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
  * nothing without --cluster and are refused too, so a typo is not silently a single server.
  */
 function cluster(raw: RawOptions, database: string | undefined, fallbackUrl: string): ClusterConfig | undefined {
-  if (!flag(raw.cluster)) {
+  if (raw.cluster !== true) {
     if (raw.nodeId !== undefined || raw.nodeUrl !== undefined) throw new ConfigError('--node-id and --node-url need --cluster');
     return undefined;
   }
@@ -288,10 +288,6 @@ function envSwitch(name: string, value: string): boolean {
   throw new ConfigError(`${name} must be true or false, got "${value}"`);
 }
 
-function flag(value: boolean | string | undefined): boolean {
-  return value === true || value === 'true' || value === '1';
-}
-
 /** `true`/`false`, a hop count, or a comma-separated list of addresses, subnets or Express's names (loopback...). */
 function trustProxy(raw: string | undefined): boolean | number | string | undefined {
   const value = raw?.trim();
@@ -311,6 +307,7 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
   program.parse(argv, { from: 'user' });
   const raw = program.opts<RawOptions>();
   // Commander turns a switch on whenever its variable is set, even to "false": read its value.
+  // Every switch is a boolean from here on.
   for (const option of program.options) {
     const key = option.attributeName();
     if (option.isBoolean() && option.envVar !== undefined && program.getOptionValueSource(key) === 'env') {
@@ -333,7 +330,7 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
     port,
     host,
     maxSessions: integer('--max-sessions', 1, 1000)(raw.maxSessions),
-    useChrome: raw.useChrome === true || raw.useChrome === 'true' || raw.useChrome === '1',
+    useChrome: raw.useChrome === true,
     webhookHost,
     sessionsDir,
     apiKey: apiKey || undefined,
@@ -351,8 +348,8 @@ export function parseConfig(argv: string[], version: string): ServerConfig {
     webhookUrls: Object.freeze(webhookUrls(raw.webhookUrl)),
     webhookSecret: webhookSecret(raw.webhookSecret),
     webhookEvents: webhookEvents(raw.webhookEvents),
-    allowPrivateUrls: flag(raw.allowPrivateUrls),
-    metricsPublic: flag(raw.metricsPublic),
+    allowPrivateUrls: raw.allowPrivateUrls === true,
+    metricsPublic: raw.metricsPublic === true,
     trustProxy: trustProxy(raw.trustProxy),
     logFormat: oneOf('--log-format', LOG_FORMATS)(raw.logFormat),
     maxMemoryMB: integer('--max-memory-mb', 0, 1_048_576)(raw.maxMemoryMb),
