@@ -14,10 +14,10 @@ export interface LoggedEnvelope {
 /** Most envelopes one read returns: a replay is read page by page. */
 export const MAX_EVENT_PAGE = 10_000;
 
-/** The event log: stored envelopes, read back in id order for stream resume. */
 /** Rows per insert statement of appendMany (5 parameters each: well under Postgres's 65,535). */
 const APPEND_CHUNK = 1_000;
 
+/** The event log: stored envelopes, read back in id order for stream resume. */
 export class EventLog<E extends LoggedEnvelope = LoggedEnvelope> {
   readonly #db: Kysely<Database>;
 

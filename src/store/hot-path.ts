@@ -59,7 +59,7 @@ export function sqliteEventWriter(db: Kysely<Database>): SqliteEventWriter | und
 /**
  * On Postgres, where every statement is a round trip: the history writes of the event step with an
  * ack in one statement (jsonb_set in place, under the row's lock) instead of MessageStore.setAck's
- * three. The rows it leaves equal the repository's (test/store/pg-hot-path.test.ts); the event rows
+ * three. The rows it leaves equal the repository's (test/store/hot-path.test.ts, its Postgres case); the event rows
  * go in one statement per batch (EventLog.appendMany).
  */
 export class PostgresHistoryWriter {

@@ -23,7 +23,6 @@ function headersOf(res: Response): Record<string, string> {
 describe('security headers worked out once (fixedHeaders)', () => {
   let server: Server;
   let base: string;
-  const replayed = new Map<string, RequestHandler>();
 
   before(async () => {
     const app = express();
@@ -31,7 +30,6 @@ describe('security headers worked out once (fixedHeaders)', () => {
     for (const [name, config] of Object.entries(CONFIGS)) {
       const live = helmet(config);
       const fixed = fixedHeaders(live);
-      replayed.set(name, fixed);
       const answer: RequestHandler = (_req, res) => void res.json({ ok: true });
       app.get(`/${name}/helmet`, live, answer);
       app.get(`/${name}/fixed`, fixed, answer);
@@ -52,9 +50,10 @@ describe('security headers worked out once (fixedHeaders)', () => {
   }
 
   it('is a replay, not helmet itself, for the server configurations', () => {
-    for (const name of Object.keys(CONFIGS)) assert.notEqual(replayed.get(name), undefined);
-    const live = helmet(CONFIGS.api);
-    assert.notEqual(fixedHeaders(live), live);
+    for (const config of Object.values(CONFIGS)) {
+      const live = helmet(config);
+      assert.notEqual(fixedHeaders(live), live);
+    }
   });
 
   it('keeps a middleware as it is when its headers depend on the request or response', () => {
