@@ -139,8 +139,6 @@ async function main(): Promise<void> {
   const watchdog = guard({
     deadlineMs: DEADLINE_MS,
     cleanup,
-    deadlineMessage: `\nthe bench took longer than ${String(DEADLINE_MS / 1000)} s: cleaning up and stopping`,
-    signalMessage: (sig) => `\n${sig}: cleaning up`,
   });
 
   if (!built()) return;

@@ -24,7 +24,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { watchWorkers } from '../test/cluster/nodes.js';
-import { HOST, ROOT, childPids, freePort, guard, isNotable, lineSplitter, median, printNotable, running, sessionWorkers, sleep, spawnCli, startTime, statField, stop, tempDir, track, built, printHeading, killOutlived } from './lib.js';
+import { HOST, ROOT, childPids, freePort, guard, isNotable, lineSplitter, median, printNotable, running, sessionWorkers, sleep, spawnCli, startTime, stop, tempDir, track, built, printHeading, killOutlived, cpuMs, cpuOf } from './lib.js';
 
 const SESSIONS = Number(process.env.SESSIONS ?? 9);
 /** (a) autocannon: connections (the fixed concurrency), seconds per target after a warm-up, rounds. */
@@ -53,7 +53,6 @@ const HANDOVER_LIMIT_MS = 60_000;
 const JOIN_TIMEOUT_MS = 60_000;
 const READY_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 const SEND_BODY = { chatId: '1234567890@c.us', content: 'bench' };
 
 // ---------------------------------------------------------------------------------------------
@@ -318,21 +317,7 @@ async function confirm(nodes: Map<string, ClusterNode>, claimed: Map<string, str
 // ---------------------------------------------------------------------------------------------
 // Figures.
 
-function cpuMs(pid: number): number | null {
-  const user = statField(pid, 11);
-  const sys = statField(pid, 12);
-  return user === null || sys === null ? null : ((Number(user) + Number(sys)) * 1000) / CLK_TCK;
-}
 
-function cpuOf(pids: readonly number[]): number | null {
-  let sum = 0;
-  for (const pid of pids) {
-    const t = cpuMs(pid);
-    if (t === null) return null;
-    sum += t;
-  }
-  return sum;
-}
 
 /** The Postgres server started for the run (its postmaster), found by its port; null until found. */
 let postmaster: number | null = null;
@@ -831,8 +816,6 @@ async function main(): Promise<void> {
   const watchdog = guard({
     deadlineMs: DEADLINE_MS,
     cleanup,
-    deadlineMessage: `\nthe bench took longer than ${String(DEADLINE_MS / 1000)} s: cleaning up and stopping`,
-    signalMessage: (sig) => `\n${sig}: cleaning up`,
   });
   const runStart = performance.now();
   if (!built()) return;

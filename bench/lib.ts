@@ -1,6 +1,6 @@
 // Helpers shared by the benchmarks in this folder.
 // Linux only: the memory and process figures come from /proc.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -116,17 +116,17 @@ export async function waitHealthy(server: Pick<ServerProcess, 'child' | 'url'>, 
 export function guard(opts: {
   deadlineMs: number;
   cleanup: () => Promise<unknown>;
-  deadlineMessage: string;
+  deadlineMessage?: string;
   signalMessage?: (sig: NodeJS.Signals) => string;
 }): NodeJS.Timeout {
   const timer = setTimeout(() => {
-    console.log(opts.deadlineMessage);
+    console.log(opts.deadlineMessage ?? `\nthe bench took longer than ${String(opts.deadlineMs / 1000)} s: cleaning up and stopping`);
     void opts.cleanup().then(() => process.exit(1));
   }, opts.deadlineMs);
   timer.unref();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
-      if (opts.signalMessage) console.log(opts.signalMessage(sig));
+      console.log(opts.signalMessage ? opts.signalMessage(sig) : `\n${sig}: cleaning up`);
       void opts.cleanup().then(() => process.exit(130));
     });
   }
@@ -144,6 +144,26 @@ export function statField(pid: number, index: number): string | null {
   } catch {
     return null;
   }
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time the process used so far (user + system), in ms; null once it is gone. */
+export function cpuMs(pid: number): number | null {
+  const user = statField(pid, 11);
+  const sys = statField(pid, 12);
+  return user === null || sys === null ? null : ((Number(user) + Number(sys)) * 1000) / CLK_TCK;
+}
+
+/** CPU time (ms) the processes used so far, added up; null if one is gone. */
+export function cpuOf(pids: readonly number[]): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    const t = cpuMs(pid);
+    if (t === null) return null;
+    sum += t;
+  }
+  return sum;
 }
 
 /** Start time of a process (field 22 of /proc/<pid>/stat, in clock ticks), to tell it from a reused pid. */

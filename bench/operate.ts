@@ -5,7 +5,7 @@
 //   npm run build && node --import tsx bench/operate.ts
 //
 // See bench/README.md for what each figure means.
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -13,7 +13,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { WebSocket } from 'undici';
-import { BIN, HOST, childPids, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, running, sessionWorkers, sleep, startTime, statField, stop, tempDir, track, type ServerProcess, printNotable, built, printHeading } from './lib.js';
+import { BIN, HOST, childPids, freePort, guard, isNotable, lineSplitter, median, mib, ms, rss, running, sessionWorkers, sleep, startTime, stop, tempDir, track, type ServerProcess, printNotable, built, printHeading, cpuMs, cpuOf } from './lib.js';
 
 /** (a) Sessions persisted, then restored by a new server on the same folder. */
 const RESTORED = 50;
@@ -166,14 +166,7 @@ function threadCount(pid: number): number | null {
   }
 }
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** CPU time the process used so far (user + system), in ms. */
-function cpuMs(pid: number): number | null {
-  const user = statField(pid, 11);
-  const sys = statField(pid, 12);
-  return user === null || sys === null ? null : ((Number(user) + Number(sys)) * 1000) / CLK_TCK;
-}
 
 /**
  * Over the inspector (Chrome DevTools Protocol on loopback): two full garbage collections, then
@@ -527,16 +520,6 @@ interface Load {
   workerCpuUs: number | null;
 }
 
-/** CPU time (ms) the processes used so far, added up. */
-function cpuOf(pids: readonly number[]): number | null {
-  let sum = 0;
-  for (const pid of pids) {
-    const t = cpuMs(pid);
-    if (t === null) return null;
-    sum += t;
-  }
-  return sum;
-}
 
 async function load(name: string, round: number, url: string, opts: { body?: unknown; pid: number; workers?: number[] }): Promise<Load> {
   const body = opts.body;
@@ -743,8 +726,6 @@ async function main(): Promise<void> {
   const watchdog = guard({
     deadlineMs: DEADLINE_MS,
     cleanup,
-    deadlineMessage: `\nthe bench took longer than ${String(DEADLINE_MS / 1000)} s: cleaning up and stopping`,
-    signalMessage: (sig) => `\n${sig}: cleaning up`,
   });
   if (!built()) return;
   const load1 = os.loadavg()[0] ?? 0;

@@ -429,8 +429,6 @@ async function main(): Promise<void> {
   const watchdog = guard({
     deadlineMs: DEADLINE_MS,
     cleanup,
-    deadlineMessage: `\nthe bench took longer than ${String(DEADLINE_MS / 1000)} s: cleaning up and stopping`,
-    signalMessage: (sig) => `\n${sig}: cleaning up`,
   });
   if (!built()) return;
   printHeading('multi-session sends benchmark: the send queue, and a 10 MiB file by URL');
