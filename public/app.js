@@ -418,6 +418,11 @@ function renderInfo() {
     browser.append(h('span', { class: 'warn-mark', 'aria-hidden': 'true', text: '!' }), ' none: ', h('span', { text: wa?.reason ?? 'unknown' }));
   }
   browser.dataset.ok = String(Boolean(wa?.available));
+  // The database does not take events (a full disk, Postgres out of reach): they wait in memory.
+  const eventLog = byId('eventlog-alert');
+  const failing = info.eventLog && !info.eventLog.ok ? info.eventLog.message : '';
+  eventLog.textContent = failing ? `Events are not being stored: ${failing}.` : '';
+  eventLog.hidden = !failing;
   renderMemory(info);
   renderUptime();
 }

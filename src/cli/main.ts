@@ -42,9 +42,9 @@ async function main(): Promise<void> {
     stopping = true;
     log.info(`${signal}: stopping every session`);
     const hard = setTimeout(() => {
-      // Say what is lost: events the sessions produced that the database has not taken yet.
-      const unstored = running.bus.pending;
-      log.error(`shutdown took too long; exiting${unstored > 0 ? ` with ${String(unstored)} event(s) not yet stored, which are lost (the database is slower than the sessions were)` : ''}`);
+      // Events the database has not taken yet go to a file, stored at the next start.
+      log.error('shutdown took too long; exiting');
+      running.keepUnstored();
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     hard.unref();

@@ -34,6 +34,8 @@ import { Membership } from '../cluster/membership.js';
 import { createForwarder } from '../cluster/forward.js';
 import { clusterEvents, ownSessions } from '../cluster/node-events.js';
 import { LeaseStore } from '../store/leases.js';
+import { keepUnstored, restoreUnstored, unstoredFile } from '../events/unstored.js';
+import { settlesWithin } from '../util/within.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -60,6 +62,11 @@ export interface RunningServer {
   membership: Membership | undefined;
   /** Stops every session, ends every worker and closes the port. */
   close(): Promise<void>;
+  /**
+   * For a shutdown out of time: hands the events not stored yet to a file for the next start
+   * (synchronously), and stops storing; how many.
+   */
+  keepUnstored(): number;
   /** Resolves when the sessions that were running have been started again. */
   restored: Promise<void>;
 }
@@ -144,6 +151,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     ? clusterEvents({ membership, manager, db: database.db, databaseUrl: config.databaseUrl, storeStep, logger, highWater: opts.backpressure?.highWater })
     : undefined;
   const bus: EventBus = cluster?.bus ?? new EventBus(storeStep, childLogger(logger, 'wa:server'), { highWater: opts.backpressure?.highWater });
+  // What the database did not take before the last stop is stored first, before any new event.
+  const keptFile = unstoredFile(store.root, membership?.nodeId);
+  await restoreUnstored({ bus, events: repos.events, file: keptFile, logger: log });
   await cluster?.start();
   const forwarder = membership ? createForwarder({ nodeId: membership.nodeId }) : undefined;
   const metricSessions = membership ? ownSessions(manager, membership) : manager;
@@ -246,6 +256,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       engines,
       defaultEngine: config.engine,
       isShuttingDown: () => shuttingDown,
+      eventLog: () => bus.health(),
     },
   });
   // Files a crash left between being written and being queued: no waiting send refers to them.
@@ -317,8 +328,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       await manager.shutdown(opts.shutdownMs);
       await membership?.stop();
       stopEvents();
-      // What the sessions said while stopping is stored before the database closes.
-      await bus.idle();
+      // What the sessions said while stopping is stored before the database closes; what the
+      // database does not take in time is kept in a file for the next start.
+      // (A database that cannot be written now gets 1 s; one that is only slow, 10 s.)
+      if (!(await settlesWithin(bus.idle(), bus.health().ok ? 10_000 : 1_000))) keepUnstored(bus, keptFile, log);
       await cluster?.stop();
       // Attempts on the wire are abandoned (still pending: sent again at the next start).
       await dispatcher.stop();
@@ -329,5 +342,5 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, sends, queue, logger, metrics, membership, close, restored };
+  return { url: `http://127.0.0.1:${String(port)}`, port, manager, bus, repos, dispatcher, webhooks, sends, queue, logger, metrics, membership, close, restored, keepUnstored: () => keepUnstored(bus, keptFile, log) };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { describeError } from '../errors.js';
 import { isStored, newEventId, type Envelope } from './envelope.js';
+import { isRefusedForItself } from '../store/errors.js';
 
 export type EventInput = Omit<Envelope, 'id' | 'timestamp'>;
 
@@ -23,10 +24,25 @@ const MAX_BATCH = 256;
  */
 export const HIGH_WATER = 5_000;
 
+/** First and longest wait before storing again while the database cannot be written. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
+/** How often the log repeats that the event log still cannot be written. */
+const REMIND_MS = 60_000;
+
 interface Waiting {
   input: EventInput;
+  /** Made at the first attempt to store it and kept for every later one (and for keep()). */
+  envelope?: Envelope;
   resolve(envelope: Envelope): void;
   reject(err: unknown): void;
+}
+
+/** Why the store step fails now, while it does. */
+interface Failing {
+  since: number;
+  reason: string;
+  remindedAt: number;
 }
 
 /**
@@ -37,8 +53,12 @@ interface Waiting {
  * Events published while a store step runs wait, and are then stored together, in one transaction
  * (group commit): a commit costs about the same for one event as for a hundred, so under load the
  * log keeps up instead of paying a commit per event. Each event is still stored before anyone
- * hears of it. A batch that fails is stored again one event at a time, so only the event that
- * cannot be stored is refused.
+ * hears of it. A batch that fails is stored again one event at a time, so only an event refused
+ * for itself (a constraint, a value the database cannot take: store/errors.ts) is refused. When the
+ * database cannot be written at all (a full disk, Postgres out of reach, an I/O error) nothing is
+ * refused: the events wait, in order, and are stored again after 100 ms, then twice as long each
+ * time up to 5 s, until the database takes them; health() says so meanwhile, and keep() hands
+ * them over at shutdown (events/unstored.ts writes them to a file for the next start).
  */
 export class EventBus {
   readonly #store: StoreStep;
@@ -49,23 +69,44 @@ export class EventBus {
   #draining = false;
   /** The last event published, settled either way: events are handed out in order. */
   #last: Promise<unknown> = Promise.resolve();
-  /** Events of the batch being stored, not handed out yet. */
-  #inFlight = 0;
   readonly #highWater: number;
   /** room() calls waiting for the backlog to go down. */
   readonly #waitingRoom = new Set<() => void>();
+  readonly #retry: { firstMs: number; maxMs: number };
+  #failing: Failing | undefined;
+  /** Set by keep(): nothing more is stored; idle() resolves. */
+  #kept = false;
+  #onKept: () => void = () => undefined;
+  readonly #keptPromise = new Promise<void>((resolve) => (this.#onKept = resolve));
+  /** Ends the wait before the next attempt (keep()). */
+  #wakeRetry: (() => void) | undefined;
+  /** Attempts that failed in a row (the wait doubles with each). */
+  #retries = 0;
 
-  constructor(store: StoreStep, logger: Logger, opts: { highWater?: number | undefined } = {}) {
+  constructor(store: StoreStep, logger: Logger, opts: { highWater?: number | undefined; retry?: { firstMs: number; maxMs: number } | undefined } = {}) {
     this.#store = store;
     this.#logger = logger;
     this.#highWater = opts.highWater ?? HIGH_WATER;
+    this.#retry = opts.retry ?? { firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS };
   }
 
   /** Resolves with the envelope once it is stored and handed out; rejects if it could not be stored. */
   publish(input: EventInput): Promise<Envelope> {
+    return this.#enqueue(input, undefined);
+  }
+
+  /**
+   * Stores again, in their order and with their ids, events an earlier run kept (keep()) but could
+   * not store; resolves once each is stored or refused, with what became of each.
+   */
+  restore(envelopes: readonly Envelope[]): Promise<PromiseSettledResult<Envelope>[]> {
+    return Promise.allSettled(envelopes.map((envelope) => this.#enqueue(envelope, envelope)));
+  }
+
+  #enqueue(input: EventInput, envelope: Envelope | undefined): Promise<Envelope> {
     const handled = new Promise<Envelope>((resolve, reject) => {
-      this.#queue.push({ input, resolve, reject });
-      if (this.#draining) return;
+      this.#queue.push({ input, ...(envelope ? { envelope } : {}), resolve, reject });
+      if (this.#draining || this.#kept) return;
       this.#draining = true;
       this.#drain().catch((err: unknown) => this.#logger.error(`the event bus stopped handing out events: ${describeError(err)}`));
     });
@@ -80,7 +121,29 @@ export class EventBus {
 
   /** Events accepted but not yet handed out (for metrics and tests). */
   get pending(): number {
-    return this.#queue.length + this.#inFlight;
+    return this.#queue.length;
+  }
+
+  /** Whether the store step takes events; if not, since when and why (GET /health). */
+  health(): { ok: boolean; message: string } {
+    const f = this.#failing;
+    if (!f) return { ok: true, message: 'events are stored' };
+    return {
+      ok: false,
+      message: `the event log cannot be written since ${new Date(f.since).toISOString()} (${f.reason}); ${String(this.pending)} event(s) wait in memory and are stored when it can be`,
+    };
+  }
+
+  /**
+   * At shutdown: stops storing and hands over every event accepted but not stored (with the id
+   * and timestamp it keeps), in order; idle() resolves. The publishers' promises stay unsettled.
+   */
+  keep(): Envelope[] {
+    this.#kept = true;
+    this.#onKept();
+    this.#wakeRetry?.();
+    const kept = this.#queue.splice(0).map((w) => (w.envelope ??= this.#envelope(w.input)));
+    return kept.filter((e) => isStored(e.event));
   }
 
   /**
@@ -109,7 +172,7 @@ export class EventBus {
 
   /** Resolves once every event published so far has been handed out (or refused). */
   async idle(): Promise<void> {
-    await this.#last;
+    await Promise.race([this.#last, this.#keptPromise]);
   }
 
   async #drain(): Promise<void> {
@@ -118,8 +181,14 @@ export class EventBus {
     // microtask alone would collect only a handful, and each commit writes its own pages.
     await new Promise<void>((resolve) => setImmediate(resolve));
     try {
-      while (this.#queue.length > 0) {
-        await this.#handOut(this.#queue.splice(0, MAX_BATCH));
+      while (this.#queue.length > 0 && !this.#kept) {
+        // The batch stays in the queue (pending, kept at shutdown) until it is handed out.
+        const batch = this.#queue.slice(0, MAX_BATCH);
+        const settled = await this.#handOut(batch);
+        if (this.#kept) break;
+        this.#queue.splice(0, settled);
+        if (settled < batch.length) await this.#pause();
+        else this.#recovered();
         if (this.#waitingRoom.size > 0 && this.pending <= this.#highWater / 2) for (const wake of [...this.#waitingRoom]) wake();
       }
     } finally {
@@ -128,53 +197,104 @@ export class EventBus {
     }
   }
 
-  /** Stores a batch, then hands each event out (or refuses it) in order. */
-  async #handOut(batch: Waiting[]): Promise<void> {
-    this.#inFlight = batch.length;
-    try {
-      const envelopes = batch.map(({ input }): Envelope => ({ id: newEventId(), timestamp: new Date().toISOString(), ...input }));
-      const failed = await this.#storeAll(envelopes.filter((e) => isStored(e.event)));
-      batch.forEach((waiting, i) => {
-        this.#inFlight -= 1;
-        const envelope = envelopes[i]!;
-        if (failed.has(envelope)) {
-          waiting.reject(failed.get(envelope));
-          return;
-        }
-        for (const subscriber of this.#subscribers) {
-          try {
-            subscriber(envelope);
-          } catch (e) {
-            this.#logger.error(`an event subscriber failed on ${envelope.event}: ${describeError(e)}`);
-          }
-        }
-        waiting.resolve(envelope);
-      });
-    } finally {
-      this.#inFlight = 0;
-    }
+  #envelope(input: EventInput): Envelope {
+    return { id: newEventId(), timestamp: new Date().toISOString(), ...input };
   }
 
-  /** Stores the batch; the events that could not be stored, each with why. */
-  async #storeAll(envelopes: Envelope[]): Promise<Map<Envelope, unknown>> {
+  /**
+   * Stores a batch, then hands each event out (or refuses it) in order; returns how many of the
+   * batch are settled: fewer than all when the database could not be written (the rest wait).
+   */
+  async #handOut(batch: Waiting[]): Promise<number> {
+    const envelopes = batch.map((w) => (w.envelope ??= this.#envelope(w.input)));
+    const { failed, waitFrom } = await this.#storeAll(envelopes.filter((e) => isStored(e.event)));
+    if (this.#kept) return 0;
+    for (const [i, waiting] of batch.entries()) {
+      const envelope = envelopes[i]!;
+      if (envelope === waitFrom) return i;
+      if (failed.has(envelope)) {
+        waiting.reject(failed.get(envelope));
+        continue;
+      }
+      for (const subscriber of this.#subscribers) {
+        try {
+          subscriber(envelope);
+        } catch (e) {
+          this.#logger.error(`an event subscriber failed on ${envelope.event}: ${describeError(e)}`);
+        }
+      }
+      waiting.resolve(envelope);
+    }
+    return batch.length;
+  }
+
+  /**
+   * Stores the batch; the events refused for themselves, each with why, and the first event that
+   * could not be stored because the database could not be written (it and those after it wait).
+   */
+  async #storeAll(envelopes: Envelope[]): Promise<{ failed: Map<Envelope, unknown>; waitFrom?: Envelope }> {
     const failed = new Map<Envelope, unknown>();
-    if (envelopes.length === 0) return failed;
+    if (envelopes.length === 0) return { failed };
     try {
       await this.#store(envelopes);
-      return failed;
+      return { failed };
     } catch (err) {
-      if (envelopes.length === 1) {
-        failed.set(envelopes[0]!, err);
-        return failed;
-      }
+      if (envelopes.length === 1) return this.#failedAlone(envelopes[0]!, err, failed);
     }
     for (const envelope of envelopes) {
       try {
         await this.#store([envelope]);
       } catch (err) {
-        failed.set(envelope, err);
+        const outcome = this.#failedAlone(envelope, err, failed);
+        if (outcome.waitFrom) return outcome;
       }
     }
-    return failed;
+    return { failed };
+  }
+
+  #failedAlone(envelope: Envelope, err: unknown, failed: Map<Envelope, unknown>): { failed: Map<Envelope, unknown>; waitFrom?: Envelope } {
+    if (isRefusedForItself(err)) {
+      failed.set(envelope, err);
+      return { failed };
+    }
+    this.#failed(err);
+    return { failed, waitFrom: envelope };
+  }
+
+  #failed(err: unknown): void {
+    const now = Date.now();
+    const reason = describeError(err);
+    if (!this.#failing) {
+      this.#failing = { since: now, reason, remindedAt: now };
+      this.#logger.error(`the event log cannot be written (${reason}): ${String(this.pending)} event(s) wait in memory, stored again as soon as it can be; sends wait past ${String(this.#highWater)}`);
+      return;
+    }
+    this.#failing.reason = reason;
+    if (now - this.#failing.remindedAt >= REMIND_MS) {
+      this.#failing.remindedAt = now;
+      this.#logger.error(`the event log still cannot be written (${reason}): ${String(this.pending)} event(s) wait in memory`);
+    }
+  }
+
+  #recovered(): void {
+    if (!this.#failing) return;
+    const seconds = Math.round((Date.now() - this.#failing.since) / 1000);
+    this.#failing = undefined;
+    this.#retries = 0;
+    this.#logger.info(`the event log is written again after ${String(seconds)} s: the events that waited are stored`);
+  }
+
+  /** Waits before the next attempt: 100 ms, then twice as long each time, 5 s at most. */
+  async #pause(): Promise<void> {
+    const ms = Math.min(this.#retry.maxMs, this.#retry.firstMs * 2 ** this.#retries);
+    this.#retries += 1;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wakeRetry = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wakeRetry = undefined;
   }
 }

@@ -46,20 +46,32 @@ export function durableStore(db: Kysely<Database>, extras: StoreExtra[] = [histo
   const hot = sqliteEventWriter(db);
   const postgres = isPostgres(db);
   return async (envelopes) => {
-    await db.transaction().execute(async (trx) => {
-      const log = new EventLog<Envelope>(trx);
-      // Postgres: every statement is a round trip; the batch's event rows go in one.
-      if (postgres) await log.appendMany(envelopes);
-      const history = postgres ? new PostgresHistoryWriter(trx) : undefined;
-      for (const envelope of envelopes) {
-        if (hot) hot.append(envelope);
-        else if (!postgres) await log.append(envelope);
-        for (const extra of extras) {
-          if (hot && extra === historyExtra) writeHistory(envelope, hot);
-          else if (history && extra === historyExtra) await writeHistory(envelope, history);
-          else await extra(envelope, trx);
-        }
-      }
-    });
+    // A controlled transaction rather than transaction().execute(): on some errors (a full disk)
+    // SQLite has rolled back by itself, Kysely's rollback then fails with "no transaction is
+    // active", and execute() would throw that instead of the error that says what happened.
+    const trx = await db.startTransaction().execute();
+    try {
+      await writeAll(trx, envelopes);
+      await trx.commit().execute();
+    } catch (err) {
+      await trx.rollback().execute().catch(() => undefined);
+      throw err;
+    }
   };
+
+  async function writeAll(trx: Transaction<Database>, envelopes: readonly Envelope[]): Promise<void> {
+    const log = new EventLog<Envelope>(trx);
+    // Postgres: every statement is a round trip; the batch's event rows go in one.
+    if (postgres) await log.appendMany(envelopes);
+    const history = postgres ? new PostgresHistoryWriter(trx) : undefined;
+    for (const envelope of envelopes) {
+      if (hot) hot.append(envelope);
+      else if (!postgres) await log.append(envelope);
+      for (const extra of extras) {
+        if (hot && extra === historyExtra) writeHistory(envelope, hot);
+        else if (history && extra === historyExtra) await writeHistory(envelope, history);
+        else await extra(envelope, trx);
+      }
+    }
+  }
 }

@@ -5,6 +5,7 @@ import { resolveSendQueue } from './config.js';
 import type { SessionManager } from './manager.js';
 import type { OutgoingMedia, OutgoingMediaInput } from './outgoing.js';
 import type { SendQueue } from './send-queue.js';
+import { settlesWithin } from '../util/within.js';
 
 /** How long a request without `Prefer: respond-async` waits for its queued send before it is answered 202 with its job. */
 export const SYNC_QUEUE_WAIT_MS = 120_000;
@@ -24,16 +25,6 @@ export interface SendOptions {
   /** `Prefer: respond-async`: answer with the queued job at once. */
   respondAsync: boolean;
   syncWaitMs?: number;
-}
-
-/** Resolves when `promise` does, or after `ms`, whichever comes first. */
-async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** The chat a message id belongs to (`true_<chat>_<id>` / `false_<chat>_<id>`, as WhatsApp Web writes them). */
@@ -98,7 +89,7 @@ export class SendService {
       // Answered once its message.sent event is stored (with its history row and webhook
       // deliveries): a send answered 200 is not lost even if the server is killed right after. It
       // went out, though: a database that does not answer delays the answer by 10 s at most.
-      if (this.#stored) await withinMs(this.#stored(), STORED_WAIT_MS);
+      if (this.#stored) await settlesWithin(this.#stored(), STORED_WAIT_MS);
       return { sent };
     }
     const { job, done } = await this.#queue.enqueue(sessionId, op, chatOf(op, params), params);
@@ -114,7 +105,7 @@ export class SendService {
       const outcome = await Promise.race([done, waited]);
       if (outcome !== 'waited') {
         // As a direct send: answered once its message.sent event is stored.
-        if (this.#stored) await withinMs(this.#stored(), STORED_WAIT_MS);
+        if (this.#stored) await settlesWithin(this.#stored(), STORED_WAIT_MS);
         return { sent: outcome };
       }
       const now = await this.#queue.get(sessionId, job.jobId);

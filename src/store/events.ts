@@ -57,6 +57,16 @@ export class EventLog<E extends LoggedEnvelope = LoggedEnvelope> {
     return rows.map((row) => JSON.parse(row.envelope) as E);
   }
 
+  /** Which of `ids` are stored. */
+  async stored(ids: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let at = 0; at < ids.length; at += APPEND_CHUNK) {
+      const rows = await this.#db.selectFrom('events').select('id').where('id', 'in', ids.slice(at, at + APPEND_CHUNK)).execute();
+      for (const row of rows) found.add(row.id);
+    }
+    return found;
+  }
+
   /** Removes events older than `isoTimestamp`; returns how many. */
   pruneBefore(isoTimestamp: string): Promise<number> {
     return deleteInBatches(async (batch) => {

@@ -1,4 +1,5 @@
 import { open, rename, unlink } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
@@ -28,5 +29,33 @@ export async function writeFileAtomic(file: string, data: string, mode = 0o600):
     await dirHandle.sync();
   } finally {
     await dirHandle.close();
+  }
+}
+
+/**
+ * writeFileAtomic for the moments when nothing asynchronous may run any more (a process about to
+ * exit); on failure the temporary file is removed and the old content, if any, stays.
+ */
+export function writeFileAtomicSync(file: string, data: string, mode = 0o600): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      writeFileSync(fd, data, 'utf8');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
   }
 }

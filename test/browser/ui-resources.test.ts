@@ -5,6 +5,7 @@ import { startTestServer, type TestServer } from '../helpers/http.js';
 import { requireChromium } from '../helpers/browser.js';
 import { js, launchBrowser, openPage, PHONE, rowSelector, screenshot, textOf, until, type WatchedPage } from '../helpers/ui.js';
 import type { SessionResources } from '../../src/sessions/resource.js';
+import type { StoreStep } from '../../src/events/bus.js';
 
 /**
  * What each session's processes use, in the web UI (Debian's Chromium, headless, against a real
@@ -231,5 +232,54 @@ describe('web UI: what the sessions’ processes use', () => {
       assert.deepEqual(watched.errors, [], 'no page errors and no console errors');
       assert.deepEqual(watched.external, [], 'no request leaves the server');
     }
+  });
+});
+
+describe('web UI: a database that does not take events', () => {
+  let srv: TestServer | undefined;
+  let browser: Browser | undefined;
+  let w: WatchedPage | undefined;
+  /** While set, the store step fails as SQLite does on a full disk. */
+  let full = false;
+
+  before(async () => {
+    srv = await startTestServer([], {
+      wrapStoreStep:
+        (step: StoreStep): StoreStep =>
+        async (envelopes) => {
+          if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+          await step(envelopes);
+        },
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await srv?.stop();
+  });
+
+  it('shows a banner saying events are not being stored, and why, while the database cannot be written', OPTS, async (t) => {
+    const exe = requireChromium(t);
+    if (!exe || !srv) return;
+    browser = await launchBrowser(exe);
+    w = await openPage(browser, srv.url);
+    const p = w.page;
+    await p.goto(`${srv.url}/?refresh=${String(REFRESH_MS)}`);
+    await waitLive(p);
+    assert.equal(await js<boolean>(p, `document.querySelector('#eventlog-alert').hidden`), true, 'no banner while events are stored');
+
+    full = true;
+    assert.equal((await srv.api('POST', '/api/v1/sessions', { sessionId: 'while-full', start: false })).status, 201);
+    await until(p, `!document.querySelector('#eventlog-alert').hidden`, 'the banner');
+    assert.match(
+      await textOf(p, '#eventlog-alert'),
+      /^Events are not being stored: the event log cannot be written since \S+ \(database or disk is full\); \d+ event\(s\) wait in memory and are stored when it can be\.$/,
+    );
+    assert.equal(await js<string>(p, `document.querySelector('#eventlog-alert').getAttribute('role')`), 'alert');
+    await screenshot(p, 'event-log-not-stored');
+
+    full = false;
+    await until(p, `document.querySelector('#eventlog-alert').hidden`, 'the banner gone once events are stored again', 15_000);
+    assert.deepEqual(w.errors, [], 'no page errors');
+    assert.deepEqual(w.external, [], 'no request leaves the server');
   });
 });

@@ -1,41 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fillDisk, remount, tryMount, unmount } from '../helpers/disk.js';
 import { startTestServer, type TestServer } from '../helpers/http.js';
-
-/**
- * A real full disk and a real read-only file system: a small tmpfs mounted for the test (needs
- * root, as on CI). Elsewhere the tests are skipped with the reason; under CI=true they must run.
- */
-function tryMount(dir: string): string | null {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
-    return null;
-  } catch (err) {
-    return `cannot mount a tmpfs here (${(err as Error).message.split('\n')[0] ?? ''}): run as root`;
-  }
-}
-
-function remount(dir: string, mode: 'ro' | 'rw'): void {
-  execFileSync('mount', ['-o', `remount,${mode}`, dir], { stdio: 'pipe' });
-}
-
-/** Writes until the file system says ENOSPC. */
-async function fillDisk(file: string): Promise<void> {
-  const handle = await open(file, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  try {
-    for (let i = 0; i < 1000; i++) await handle.write(chunk);
-    throw new Error('the tmpfs never filled up');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}
 
 describe('a sessions folder that cannot be written', () => {
   let mountpoint: string;
@@ -54,14 +23,7 @@ describe('a sessions folder that cannot be written', () => {
 
   after(async () => {
     if (srv) await srv.stop().catch(() => undefined);
-    if (!skip) {
-      try {
-        remount(mountpoint, 'rw');
-      } catch {
-        // already read-write
-      }
-      execFileSync('umount', ['-l', mountpoint], { stdio: 'pipe' });
-    }
+    if (!skip) unmount(mountpoint);
     await rmdir(mountpoint).catch(() => rm(mountpoint, { recursive: true, force: true }));
     await rm(dbDir, { recursive: true, force: true });
   });

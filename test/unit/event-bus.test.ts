@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import winston from 'winston';
 import { EventBus, type EventInput } from '../../src/events/bus.js';
 import type { Envelope } from '../../src/events/envelope.js';
+import { isRefusedForItself } from '../../src/store/errors.js';
+import { captureLogger, waitForAsync } from '../helpers/env.js';
+
+const until = (check: () => boolean, what: string): Promise<true> => waitForAsync(() => Promise.resolve(check() ? true : undefined), 5_000, what);
 
 const quiet = winston.createLogger({ silent: true });
 
@@ -11,6 +15,11 @@ function input(n: number, event: EventInput['event'] = 'message'): EventInput {
 }
 
 const nOf = (e: Envelope): number => (e.payload as { n: number }).n;
+
+/** An error as better-sqlite3 throws it (SqliteError: a message and a code). */
+function sqliteError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
 
 describe('event bus: group commit', () => {
   it('events published while a store step runs are stored together, in publish order, and handed out in that order', async () => {
@@ -40,10 +49,10 @@ describe('event bus: group commit', () => {
     assert.equal(bus.pending, 0);
   });
 
-  it('a batch that cannot be stored is stored one event at a time: only the event that fails is refused, and nobody hears of it', async () => {
+  it('a batch that cannot be stored is stored one event at a time: only the event refused for itself is refused, and nobody hears of it', async () => {
     const stored: number[] = [];
     const bus = new EventBus((envelopes) => {
-      if (envelopes.some((e) => nOf(e) === 2)) return Promise.reject(new Error('disk full'));
+      if (envelopes.some((e) => nOf(e) === 2)) return Promise.reject(sqliteError('SQLITE_CONSTRAINT_CHECK', 'CHECK constraint failed'));
       stored.push(...envelopes.map(nOf));
       return Promise.resolve();
     }, quiet);
@@ -56,7 +65,7 @@ describe('event bus: group commit', () => {
       results.map((r) => r.status),
       ['fulfilled', 'rejected', 'fulfilled'],
     );
-    assert.match(String((results[1] as PromiseRejectedResult).reason), /disk full/);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /CHECK constraint failed/);
     assert.deepEqual(stored, [1, 3]);
     assert.deepEqual(seen, [1, 3]);
   });
@@ -108,5 +117,98 @@ describe('event bus: room (backpressure)', () => {
     assert.equal(await waiting, true);
     await Promise.all(published);
     assert.deepEqual(order, ['room at 0 waiting, 6 stored']);
+  });
+});
+
+describe('event bus: a database that cannot be written', () => {
+  it('refuses nothing: the events wait in order, /health says why, and are stored with their ids once it can be written', async () => {
+    let full = true;
+    const attempts: string[][] = [];
+    const stored: number[] = [];
+    const capture = captureLogger('info');
+    const lines = (): string[] => capture.output().split('\n');
+    const bus = new EventBus(
+      (envelopes) => {
+        attempts.push(envelopes.map((e) => e.id));
+        if (full) return Promise.reject(sqliteError('SQLITE_FULL', 'database or disk is full'));
+        stored.push(...envelopes.map(nOf));
+        return Promise.resolve();
+      },
+      capture.logger,
+      { retry: { firstMs: 5, maxMs: 20 } },
+    );
+    const seen: number[] = [];
+    bus.subscribe((e) => seen.push(nOf(e)));
+    const settled: string[] = [];
+    const published = [1, 2, 3].map((n) =>
+      bus.publish(input(n)).then(
+        (e) => (settled.push(`stored ${String(n)}`), e),
+        (err: unknown) => (settled.push(`refused ${String(n)}`), Promise.reject(err as Error)),
+      ),
+    );
+    await until(() => attempts.length >= 6, 'several attempts while the disk is full');
+    assert.deepEqual(settled, [], 'nothing refused, nothing stored');
+    assert.deepEqual(seen, [], 'nobody heard of them');
+    assert.equal(bus.pending, 3);
+    const health = bus.health();
+    assert.equal(health.ok, false);
+    assert.match(health.message, /the event log cannot be written since .* \(database or disk is full\); 3 event\(s\) wait in memory/);
+    assert.equal(lines().filter((l) => /cannot be written/.test(l)).length, 1, 'said once, not at every attempt');
+
+    full = false;
+    const envelopes = await Promise.all(published);
+    assert.deepEqual(stored, [1, 2, 3]);
+    assert.deepEqual(seen, [1, 2, 3]);
+    assert.deepEqual(attempts.at(-1), envelopes.map((e) => e.id), 'stored with the ids they were first tried with');
+    assert.deepEqual(attempts[0], envelopes.map((e) => e.id));
+    assert.equal(bus.health().ok, true);
+    assert.match(capture.output(), /INFO .*the event log is written again after \d+ s/);
+  });
+
+  it('keep() hands over what is not stored, in order with its ids, stops storing and ends idle(); restore() stores such events before later ones', async () => {
+    const attempts: number[] = [];
+    const bus = new EventBus(
+      (envelopes) => {
+        attempts.push(...envelopes.map(nOf));
+        return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+      },
+      quiet,
+      { retry: { firstMs: 5, maxMs: 5 } },
+    );
+    void bus.publish(input(1));
+    void bus.publish(input(2, 'session.log'));
+    void bus.publish(input(3));
+    await until(() => attempts.length >= 2, 'tried');
+    const idle = bus.idle();
+    const kept = bus.keep();
+    await idle;
+    assert.deepEqual(kept.map(nOf), [1, 3], 'stored events only (session.log is never stored)');
+    assert.equal(bus.pending, 0);
+    const tried = attempts.length;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(attempts.length, tried, 'no attempt after keep()');
+
+    const order: string[] = [];
+    const next = new EventBus((envelopes) => {
+      order.push(...envelopes.map((e) => `${String(nOf(e))}:${e.id}`));
+      return Promise.resolve();
+    }, quiet);
+    const restored = next.restore(kept);
+    const later = next.publish(input(4));
+    const outcomes = await restored;
+    const fourth = await later;
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled']);
+    assert.deepEqual(order, [`1:${kept[0]!.id}`, `3:${kept[1]!.id}`, `4:${fourth.id}`]);
+  });
+});
+
+describe('store errors: refused for the event itself, or the database', () => {
+  it('gives up only on errors about what was written', () => {
+    for (const refused of [sqliteError('SQLITE_CONSTRAINT_PRIMARYKEY', 'x'), sqliteError('SQLITE_TOOBIG', 'x'), sqliteError('23505', 'duplicate key'), sqliteError('22P02', 'invalid input'), new TypeError('Do not know how to serialize a BigInt')]) {
+      assert.equal(isRefusedForItself(refused), true, String(refused));
+    }
+    for (const waits of [sqliteError('SQLITE_FULL', 'x'), sqliteError('SQLITE_IOERR_WRITE', 'x'), sqliteError('SQLITE_BUSY', 'x'), sqliteError('SQLITE_READONLY', 'x'), sqliteError('53100', 'disk full'), sqliteError('57P01', 'terminating connection'), sqliteError('ECONNREFUSED', 'x'), new Error('Connection terminated unexpectedly'), 'a string']) {
+      assert.equal(isRefusedForItself(waits), false, String(waits));
+    }
   });
 });

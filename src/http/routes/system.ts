@@ -13,6 +13,8 @@ export interface SystemInfo {
   engines: () => Record<string, EngineAvailability>;
   defaultEngine: string;
   isShuttingDown: () => boolean;
+  /** Whether events are being stored (EventBus.health); checked by /health when given. */
+  eventLog?: () => { ok: boolean; message: string };
 }
 
 const infoSchema = z
@@ -26,6 +28,9 @@ const infoSchema = z
     maxSessions: z.number(),
     defaultEngine: z.string(),
     restoring: z.boolean(),
+    eventLog: z
+      .object({ ok: z.boolean(), message: z.string() })
+      .meta({ description: 'whether the database takes events; when not, since when, why and how many wait in memory (as /health says)' }),
     sessions: z.object({ total: z.number(), byStatus: z.record(z.enum(SESSION_STATUSES), z.number()) }),
     engines: z.record(
       z.string(),
@@ -88,6 +93,7 @@ export function systemRoutes(manager: SessionManager, info: SystemInfo): RouteDe
             maxSessions: manager.maxSessions,
             defaultEngine: info.defaultEngine,
             restoring: manager.restoring,
+            eventLog: info.eventLog?.() ?? { ok: true, message: 'events are stored' },
             sessions: { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus },
             engines: info.engines(),
             workers: manager.workerPids(),
@@ -109,6 +115,7 @@ export function systemRoutes(manager: SessionManager, info: SystemInfo): RouteDe
       handler: async ({ res }) => {
         const checks: Record<string, { ok: boolean; message: string }> = {};
         checks.sessionsDir = await manager.storageCheck();
+        if (info.eventLog) checks.eventLog = info.eventLog();
         checks.server = info.isShuttingDown()
           ? { ok: false, message: 'shutting down' }
           : { ok: true, message: 'accepting requests' };

@@ -1,0 +1,94 @@
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { EventLog } from '../store/events.js';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
+import type { EventBus } from './bus.js';
+import { EVENT_ID_PATTERN, type Envelope } from './envelope.js';
+
+/**
+ * Events the server accepted but could not store before it stopped (the database could not be
+ * written, or was too slow for the shutdown's deadline): written to a file in the sessions folder,
+ * one envelope per line, and stored at the next start before anything else, with the ids they
+ * had. A cluster node has a file of its own.
+ */
+export function unstoredFile(sessionsDir: string, nodeId?: string): string {
+  const suffix = nodeId === undefined ? '' : `-${nodeId.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+  return path.join(sessionsDir, `.unstored-events${suffix}.jsonl`);
+}
+
+/**
+ * Hands every event the bus holds over to `file` (synchronously: this runs as the process ends);
+ * returns how many. The file is written whole or not at all, and replaces any earlier one: events
+ * an earlier file held that are not stored yet are still on the bus, so in the new one too.
+ */
+export function keepUnstored(bus: EventBus, file: string, logger: Logger): number {
+  const envelopes = bus.keep();
+  if (envelopes.length === 0) return 0;
+  try {
+    writeFileAtomicSync(file, envelopes.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    logger.warn(`${String(envelopes.length)} event(s) the database did not take in time kept in ${file}: they are stored at the next start`);
+    return envelopes.length;
+  } catch (err) {
+    logger.error(`${String(envelopes.length)} event(s) the database did not take are lost: they could not be written to ${file} either (${describeError(err)})`);
+    return 0;
+  }
+}
+
+/** The envelopes a file written by keepUnstored holds, in order; none when there is no file. */
+export function readUnstored(file: string, logger: Logger): Envelope[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const envelopes: Envelope[] = [];
+  let bad = 0;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const e = JSON.parse(line) as Partial<Envelope>;
+      if (typeof e.id !== 'string' || !EVENT_ID_PATTERN.test(e.id) || typeof e.event !== 'string' || typeof e.timestamp !== 'string') throw new Error('not an event');
+      envelopes.push(e as Envelope);
+    } catch {
+      bad += 1;
+    }
+  }
+  if (bad > 0) logger.error(`${file}: ${String(bad)} line(s) are not events and are skipped`);
+  return envelopes;
+}
+
+/**
+ * At start, before any new event: stores the events `file` holds (those already stored, from a
+ * batch that committed as the server stopped, are skipped), then removes the file. Does not wait
+ * for them: if the database cannot be written yet, they wait on the bus like any other event.
+ */
+export async function restoreUnstored(opts: { bus: EventBus; events: EventLog; file: string; logger: Logger }): Promise<void> {
+  const envelopes = readUnstored(opts.file, opts.logger);
+  if (envelopes.length === 0) {
+    rmSync(opts.file, { force: true });
+    return;
+  }
+  let stored = new Set<string>();
+  try {
+    stored = await opts.events.stored(envelopes.map((e) => e.id));
+  } catch (err) {
+    opts.logger.warn(`could not check which kept events are stored already (${describeError(err)}): storing them all`);
+  }
+  const rest = envelopes.filter((e) => !stored.has(e.id));
+  opts.logger.info(`storing ${String(rest.length)} event(s) kept in ${opts.file} when the server last stopped`);
+  void opts.bus.restore(rest).then((outcomes) => {
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === 'rejected') opts.logger.error(`the kept event ${rest[i]!.id} (${rest[i]!.event}) could not be stored: ${describeError(outcome.reason)}`);
+    });
+    try {
+      rmSync(opts.file, { force: true });
+      opts.logger.info(`the event(s) kept in ${opts.file} are stored`);
+    } catch (err) {
+      opts.logger.error(`the event(s) kept in ${opts.file} are stored, but the file could not be removed (${describeError(err)}): remove it, or they are looked up again at the next start`);
+    }
+  });
+}
