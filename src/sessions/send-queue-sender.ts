@@ -229,9 +229,15 @@ export class SessionSender {
 
   /**
    * Records a send that went out, then releases its file and answers its waiter. `recovered`: only
-   * findSent() knew it went out, so it is recorded as a sent message here (execute() did not).
+   * findSent() knew it went out, so it is recorded as a sent message here (execute() did not),
+   * and, as after execute(), its message.sent event is stored before the job is marked sent:
+   * killed in between, the job is still `sending` and is settled again at the next start.
    */
   async #sent(job: StoredSendJob, sent: SentMessage, recovered = false): Promise<void> {
+    if (recovered) {
+      this.#emit(() => this.#deps.onRecovered(toSendJob(job, null), sent));
+      await this.#deps.stored?.();
+    }
     let row: StoredSendJob | undefined;
     try {
       row = await this.#deps.jobs.markSent(job.id, sent, this.#iso());
@@ -242,10 +248,6 @@ export class SessionSender {
       throw err;
     }
     this.#unsaved.delete(job.id);
-    if (recovered && row) {
-      const done = toSendJob(row, null);
-      this.#emit(() => this.#deps.onRecovered(done, sent));
-    }
     await this.#release(row ?? job);
     this.#settle(job.id, { sent });
   }

@@ -427,8 +427,30 @@ describe('the paced send queue', () => {
     const a = await enqueueText(queue, 'a@c.us');
     assert.deepEqual(await a.done, found);
     assert.deepEqual(fake.timeline, ['send sendText a@c.us', `findSent ${a.job.jobId}`]);
-    assert.deepEqual(fake.recovered.map((r) => [r.job.jobId, r.job.status, r.sent]), [[a.job.jobId, 'sent', found]]);
+    assert.deepEqual(fake.recovered.map((r) => [r.job.jobId, r.job.status, r.sent]), [[a.job.jobId, 'sending', found]], 'recorded before it is marked sent');
     assert.deepEqual((await queue.get(S, a.job.jobId)).result, found);
+  });
+
+  it('a send only findSent knew of is marked sent only once its message.sent event is stored (killed in between, it is still sending)', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    let storedCalls = 0;
+    const queue = newQueue({
+      stored: () => {
+        storedCalls += 1;
+        return held;
+      },
+    });
+    fake.executors.push(() => Promise.reject(new AppError('ENGINE_ERROR', 'no answer in time', UNKNOWN_OUTCOME)));
+    const found: SentMessage = { messageId: 'true_a@c.us_Y', chatId: 'a@c.us', timestamp: new Date(NOW).toISOString() };
+    fake.answers = [{ found }];
+    const a = await enqueueText(queue, 'a@c.us');
+    await until(() => fake.recovered.length === 1 && storedCalls === 1, 'the recovered send recorded, its event waited for');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await queue.get(S, a.job.jobId)).status, 'sending', 'not marked sent while its event waits to be stored');
+    release();
+    assert.deepEqual(await a.done, found);
+    assert.equal((await queue.get(S, a.job.jobId)).status, 'sent');
   });
 
   it('an unknown outcome that findSent says certainly did not go out is queued again and sent once', async () => {
