@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, lstat, mkdir, readlink, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -119,6 +119,21 @@ describe("the browser's user agent", () => {
       // A short path is given as it is, with no link.
       const short = path.join(dir, 's2', 'session-data');
       assert.equal(((await prepareLaunch(context({}, short), fake)).env as Record<string, string>).TMPDIR, path.join(short, 'tmp'));
+    });
+
+    it('removes at the next launch the link of a session whose folder is gone (its worker killed, then the session deleted)', async () => {
+      const gone = path.join(dir, 'g'.repeat(64), 'session-data');
+      const orphan = ((await prepareLaunch(context({}, gone), fake)).env as Record<string, string>).TMPDIR ?? '';
+      const live = path.join(dir, 'l'.repeat(64), 'session-data');
+      const kept = ((await prepareLaunch(context({}, live), fake)).env as Record<string, string>).TMPDIR ?? '';
+      // SIGKILL: nothing released the link; then DELETE removed the session's folder.
+      await rm(path.dirname(gone), { recursive: true });
+      assert.ok((await lstat(orphan)).isSymbolicLink(), 'left behind, leading nowhere');
+
+      await prepareLaunch(context({}, path.join(dir, 's3', 'session-data')), fake);
+      assert.ok(!existsSync(path.dirname(orphan)), 'the dangling link and its folder are gone');
+      assert.equal(await readlink(kept), path.join(live, 'tmp'), "a running session's link stays");
+      await releaseTmpLink(live);
     });
   });
 

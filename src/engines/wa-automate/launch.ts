@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,6 +45,32 @@ export async function releaseTmpLink(sessionDataDir: string): Promise<void> {
 }
 
 /**
+ * Removes the short links of sessions whose folder is gone (a worker killed with SIGKILL, then its
+ * session deleted: nothing was left to release its link). Only what this code makes, and only
+ * links that lead nowhere: a running session's link leads to its folder.
+ */
+async function sweepDanglingLinks(): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(os.tmpdir());
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  for (const name of names.filter((n) => LINK_DIR.test(n))) {
+    const dir = path.join(os.tmpdir(), name);
+    const link = path.join(dir, 't');
+    const ours = await lstat(dir).then((s) => s.isDirectory() && s.uid === uid, () => false);
+    const isLink = ours && (await lstat(link).then((s) => s.isSymbolicLink(), () => false));
+    if (!isLink) continue;
+    const leadsNowhere = await stat(link).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+    if (!leadsNowhere) continue;
+    await unlink(link).catch(() => undefined);
+    await rmdir(dir).catch(() => undefined);
+  }
+}
+
+/**
  * TMPDIR as the browser is given it. Chromium binds its singleton socket in a folder of TMPDIR and
  * aborts ("Socket path too long") when that path passes 107 bytes, which the session's own tmp
  * folder does with a long sessions folder or session id. Then the browser gets a short way to the
@@ -53,6 +79,7 @@ export async function releaseTmpLink(sessionDataDir: string): Promise<void> {
  */
 export async function browserTmpEnv(sessionDataDir: string): Promise<string> {
   await releaseTmpLink(sessionDataDir);
+  await sweepDanglingLinks();
   const tmp = browserTmpDir(sessionDataDir);
   if (tmp.length + SINGLETON_TAIL <= SOCKET_PATH_MAX) return tmp;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'wa-tmp-'));
