@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { databaseFailure } from '../store/errors.js';
 import { TOO_COMPLEX } from './json-limits.js';
 
 /**
@@ -134,6 +135,17 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const appError = toAppError(err);
     if (appError) {
       sendError(res, appError);
+      return;
+    }
+    const database = databaseFailure(err);
+    if (database) {
+      logger.warn(`${req.method} ${req.path}: the database could not be used: ${database.reason}`);
+      sendError(
+        res,
+        database.full
+          ? new AppError('INSUFFICIENT_STORAGE', `the database cannot be written: ${database.reason}; free some room and try again`)
+          : new AppError('DATABASE_UNAVAILABLE', `the database cannot be reached or written now (${database.reason}): try again once GET /health says it can`, undefined, { retryAfterS: 5 }),
+      );
       return;
     }
     logger.error(`unexpected error on ${req.method} ${req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -38,7 +38,7 @@ function errorsOf(def: RouteDef, opts: DocOptions): ErrorCode[] {
   if (def.body || (api && BODY_METHODS.has(def.method))) {
     for (const code of ['VALIDATION_ERROR', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA'] as const) codes.add(code);
   }
-  if (api) codes.add('INTERNAL_ERROR');
+  if (api) for (const code of ['INTERNAL_ERROR', 'DATABASE_UNAVAILABLE'] as const) codes.add(code);
   return [...codes];
 }
 
@@ -53,7 +53,7 @@ const ERROR_HEADERS: Partial<Record<number, ResponseConfig['headers']>> = {
     'RateLimit-Remaining': { description: 'what is left of it (0)', ...text },
     'RateLimit-Reset': { description: 'seconds until it resets', ...text },
   },
-  503: { 'Retry-After': { description: 'with SERVER_BUSY: seconds to wait before sending again', ...text } },
+  503: { 'Retry-After': { description: 'with SERVER_BUSY or DATABASE_UNAVAILABLE: seconds to wait before trying again', ...text } },
 };
 
 function responsesOf(def: RouteDef, opts: DocOptions): Record<string, ResponseConfig> {

@@ -69,11 +69,17 @@ describe('an event log on a full disk', () => {
       for (let i = 0; i < 5; i++) await incoming(`full ${String(i)}`);
       await healthSays(/"eventLog":\{"ok":false,"message":"the event log cannot be written since [^"]*\(database or disk is full\); \d+ event\(s\) wait in memory/);
       assert.deepEqual(await bodies(), [], 'nothing stored yet');
+      // A call that must write to the database itself is refused, saying why, and queues nothing.
+      const queued = await srv.api('POST', '/api/v1/sessions/s1/send-text', { chatId: '4915100000002@c.us', content: 'queued' }, { Prefer: 'respond-async' });
+      assert.equal(queued.status, 507, queued.text);
+      assert.equal(queued.body.error.code, 'INSUFFICIENT_STORAGE');
+      assert.match(queued.body.error.message, /^the database cannot be written: database or disk is full; free some room and try again$/);
     } finally {
       await rm(filler, { force: true });
     }
     await waitForAsync(async () => ((await bodies()).length === 5 ? true : undefined), 15_000, 'the five messages in the history');
     assert.deepEqual(await bodies(), ['full 0', 'full 1', 'full 2', 'full 3', 'full 4']);
+    assert.deepEqual((await srv.api<unknown[]>('GET', '/api/v1/sessions/s1/queue')).body.data, [], 'the refused send was not queued');
     await healthSays(/"eventLog":\{"ok":true/);
     assert.equal((await srv.api('GET', '/health')).status, 200);
     assert.match(srv.logs(), /the event log cannot be written \(database or disk is full\)/);
@@ -137,6 +143,11 @@ describe('an event log on a Postgres out of reach', { skip: postgresSkipReason()
     gate!.cut();
     for (let i = 0; i < 4; i++) await incoming(`cut ${String(i)}`);
     await healthSays(/"eventLog":\{"ok":false,"message":"the event log cannot be written since/);
+    const history = await srv!.api('GET', '/api/v1/sessions/s1/messages');
+    assert.equal(history.status, 503, history.text);
+    assert.equal(history.body.error.code, 'DATABASE_UNAVAILABLE');
+    assert.match(history.body.error.message, /^the database cannot be reached or written now \(.+\): try again once GET \/health says it can$/);
+    assert.equal(history.headers.get('retry-after'), '5');
     gate!.mend();
     await waitForAsync(async () => ((await bodies().catch(() => [])).length === 5 ? true : undefined), 20_000, 'every message in the history');
     assert.deepEqual(await bodies(), ['before', 'cut 0', 'cut 1', 'cut 2', 'cut 3']);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import winston from 'winston';
 import { EventBus, type EventInput } from '../../src/events/bus.js';
 import type { Envelope } from '../../src/events/envelope.js';
-import { isRefusedForItself } from '../../src/store/errors.js';
+import { databaseFailure, isRefusedForItself } from '../../src/store/errors.js';
 import { captureLogger, waitForAsync } from '../helpers/env.js';
 
 const until = (check: () => boolean, what: string): Promise<true> => waitForAsync(() => Promise.resolve(check() ? true : undefined), 5_000, what);
@@ -203,6 +203,17 @@ describe('event bus: a database that cannot be written', () => {
 });
 
 describe('store errors: refused for the event itself, or the database', () => {
+  it('tells a request failed by the database state (a 503, or a 507 for a full disk) from a bug', () => {
+    assert.deepEqual(databaseFailure(sqliteError('SQLITE_FULL', 'database or disk is full')), { full: true, reason: 'database or disk is full' });
+    assert.deepEqual(databaseFailure(sqliteError('53100', 'could not extend file')), { full: true, reason: 'could not extend file' });
+    for (const unavailable of [sqliteError('SQLITE_BUSY', 'database is locked'), sqliteError('SQLITE_IOERR_WRITE', 'disk I/O error'), sqliteError('57P01', 'terminating connection due to administrator command'), sqliteError('08006', 'x'), sqliteError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432'), new Error('Connection terminated unexpectedly')]) {
+      assert.equal(databaseFailure(unavailable)?.full, false, String(unavailable));
+    }
+    for (const bug of [new Error('exploded'), new TypeError('x is undefined'), sqliteError('SQLITE_CONSTRAINT_UNIQUE', 'x'), sqliteError('23505', 'duplicate key'), sqliteError('ERR_INVALID_ARG_TYPE', 'x'), null, 'text']) {
+      assert.equal(databaseFailure(bug), null, String(bug));
+    }
+  });
+
   it('gives up only on errors about what was written', () => {
     for (const refused of [sqliteError('SQLITE_CONSTRAINT_PRIMARYKEY', 'x'), sqliteError('SQLITE_TOOBIG', 'x'), sqliteError('23505', 'duplicate key'), sqliteError('22P02', 'invalid input'), new TypeError('Do not know how to serialize a BigInt')]) {
       assert.equal(isRefusedForItself(refused), true, String(refused));
