@@ -35,14 +35,15 @@ export async function writeIncomingMedia(
   // 'wx': a name that exists (a link someone put there) is an error, never followed.
   const handle = await open(tmp, 'wx', 0o600);
   try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path.join(mediaDir, file));
   } catch (err) {
+    // A full disk: what was written of the file goes too, and gives its room back.
     await unlink(tmp).catch(() => undefined);
     throw err;
   }

@@ -12,15 +12,16 @@ export async function writeFileAtomic(file: string, data: string, mode = 0o600):
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(tmp, 'w', mode);
   try {
-    await handle.writeFile(data, 'utf8');
-    await handle.chmod(mode);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(data, 'utf8');
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, file);
   } catch (err) {
+    // A full disk: the part written goes too, and the old content stays.
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
