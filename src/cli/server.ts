@@ -34,7 +34,7 @@ import { Membership } from '../cluster/membership.js';
 import { createForwarder } from '../cluster/forward.js';
 import { clusterEvents, ownSessions } from '../cluster/node-events.js';
 import { LeaseStore } from '../store/leases.js';
-import { keepUnstored, restoreUnstored, unstoredFile } from '../events/unstored.js';
+import { keepUnstored, restoreUnstored, unstoredFile, unstoredJournal } from '../events/unstored.js';
 import { settlesWithin } from '../util/within.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -147,12 +147,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const durable = durableStore(database.db, [historyExtra, dispatcher.storeExtra]);
   const storeStep = opts.wrapStoreStep ? opts.wrapStoreStep(durable) : durable;
   // Cluster: the bus also hands out other nodes' events (see cluster/node-events.ts).
-  const cluster = membership
-    ? clusterEvents({ membership, manager, db: database.db, databaseUrl: config.databaseUrl, storeStep, logger, highWater: opts.backpressure?.highWater })
-    : undefined;
-  const bus: EventBus = cluster?.bus ?? new EventBus(storeStep, childLogger(logger, 'wa:server'), { highWater: opts.backpressure?.highWater });
-  // What the database did not take before the last stop is stored first, before any new event.
+  // What the database does not take is kept in this file too, while it does not and at shutdown.
   const keptFile = unstoredFile(store.root, membership?.nodeId);
+  const busOptions = { highWater: opts.backpressure?.highWater, journal: unstoredJournal(keptFile, log) };
+  const cluster = membership
+    ? clusterEvents({ membership, manager, db: database.db, databaseUrl: config.databaseUrl, storeStep, logger, busOptions })
+    : undefined;
+  const bus: EventBus = cluster?.bus ?? new EventBus(storeStep, childLogger(logger, 'wa:server'), busOptions);
+  // What the database did not take before the last stop is stored first, before any new event.
   await restoreUnstored({ bus, events: repos.events, file: keptFile, logger: log });
   await cluster?.start();
   const forwarder = membership ? createForwarder({ nodeId: membership.nodeId }) : undefined;

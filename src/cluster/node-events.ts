@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { childLogger, type Logger } from '../log.js';
-import type { StoreStep } from '../events/bus.js';
+import type { BusOptions, StoreStep } from '../events/bus.js';
 import type { SessionSource } from '../metrics/session-series.js';
 import type { SessionManager } from '../sessions/manager.js';
 import type { Database } from '../store/schema.js';
@@ -29,8 +29,8 @@ export function clusterEvents(opts: {
   /** The bus's own store step (durableStore): this node's events. */
   storeStep: StoreStep;
   logger: Logger;
-  /** The bus's high water mark (EventBus.room). */
-  highWater?: number | undefined;
+  /** The bus's high water mark (EventBus.room) and journal. */
+  busOptions?: BusOptions;
 }): ClusterEvents {
   const { membership, manager } = opts;
   const log = childLogger(opts.logger, 'wa:cluster');
@@ -44,7 +44,7 @@ export function clusterEvents(opts: {
     },
     logger: log,
   });
-  const bus = new RelayBus(follower.ownStore(opts.storeStep), childLogger(opts.logger, 'wa:server'), { highWater: opts.highWater });
+  const bus = new RelayBus(follower.ownStore(opts.storeStep), childLogger(opts.logger, 'wa:server'), opts.busOptions);
   const offs: (() => unknown)[] = [];
   return {
     bus,

@@ -38,6 +38,18 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
+export interface BusOptions {
+  highWater?: number | undefined;
+  retry?: { firstMs: number; maxMs: number } | undefined;
+  /**
+   * While the database cannot be written: given every event waiting to be stored before each wait
+   * for the next attempt, and nothing once they are all stored (synchronously, so that a keep()
+   * at shutdown never races it). The server writes them to the file keep()'s events go to, so a
+   * kill -9 in an outage loses only the events of the last wait.
+   */
+  journal?: ((envelopes: readonly Envelope[]) => void) | undefined;
+}
+
 /** Why the store step fails now, while it does. */
 interface Failing {
   since: number;
@@ -82,12 +94,16 @@ export class EventBus {
   #wakeRetry: (() => void) | undefined;
   /** Attempts that failed in a row (the wait doubles with each). */
   #retries = 0;
+  readonly #journal: BusOptions['journal'];
+  /** Whether the journal holds events (emptied once the queue is). */
+  #journaled = false;
 
-  constructor(store: StoreStep, logger: Logger, opts: { highWater?: number | undefined; retry?: { firstMs: number; maxMs: number } | undefined } = {}) {
+  constructor(store: StoreStep, logger: Logger, opts: BusOptions = {}) {
     this.#store = store;
     this.#logger = logger;
     this.#highWater = opts.highWater ?? HIGH_WATER;
     this.#retry = opts.retry ?? { firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS };
+    this.#journal = opts.journal;
   }
 
   /** Resolves with the envelope once it is stored and handed out; rejects if it could not be stored. */
@@ -97,9 +113,11 @@ export class EventBus {
 
   /**
    * Stores again, in their order and with their ids, events an earlier run kept (keep()) but could
-   * not store; resolves once each is stored or refused, with what became of each.
+   * not store; resolves once each is stored or refused, with what became of each. With a journal,
+   * they are taken to be in it: it is emptied once every event waiting is stored.
    */
   restore(envelopes: readonly Envelope[]): Promise<PromiseSettledResult<Envelope>[]> {
+    if (this.#journal && envelopes.length > 0) this.#journaled = true;
     return Promise.allSettled(envelopes.map((envelope) => this.#enqueue(envelope, envelope)));
   }
 
@@ -142,8 +160,9 @@ export class EventBus {
     this.#kept = true;
     this.#onKept();
     this.#wakeRetry?.();
-    const kept = this.#queue.splice(0).map((w) => (w.envelope ??= this.#envelope(w.input)));
-    return kept.filter((e) => isStored(e.event));
+    const kept = this.#waiting();
+    this.#queue.length = 0;
+    return kept;
   }
 
   /**
@@ -187,14 +206,31 @@ export class EventBus {
         const settled = await this.#handOut(batch);
         if (this.#kept) break;
         this.#queue.splice(0, settled);
-        if (settled < batch.length) await this.#pause();
-        else this.#recovered();
+        if (settled < batch.length) {
+          this.#writeJournal();
+          await this.#pause();
+        } else this.#recovered();
         if (this.#waitingRoom.size > 0 && this.pending <= this.#highWater / 2) for (const wake of [...this.#waitingRoom]) wake();
+      }
+      if (this.#journaled && !this.#kept) {
+        this.#journaled = false;
+        this.#journal?.([]);
       }
     } finally {
       // Reached right when the queue was seen empty, with no await between: nothing published meanwhile is left behind.
       this.#draining = false;
     }
+  }
+
+  /** Every event waiting to be stored, with the id it keeps, in order (session.log is never stored). */
+  #waiting(): Envelope[] {
+    return this.#queue.map((w) => (w.envelope ??= this.#envelope(w.input))).filter((e) => isStored(e.event));
+  }
+
+  #writeJournal(): void {
+    if (!this.#journal) return;
+    this.#journal(this.#waiting());
+    this.#journaled = true;
   }
 
   #envelope(input: EventInput): Envelope {

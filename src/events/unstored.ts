@@ -19,21 +19,48 @@ export function unstoredFile(sessionsDir: string, nodeId?: string): string {
 }
 
 /**
- * Hands every event the bus holds over to `file` (synchronously: this runs as the process ends);
- * returns how many. The file is written whole or not at all, and replaces any earlier one: events
- * an earlier file held that are not stored yet are still on the bus, so in the new one too.
+ * Writes `envelopes` to `file` (synchronously: this runs as the process ends, or between two
+ * attempts to store), whole or not at all, replacing what it held; no events removes it. Throws
+ * when it cannot.
+ */
+function writeUnstored(file: string, envelopes: readonly Envelope[]): void {
+  if (envelopes.length === 0) rmSync(file, { force: true });
+  else writeFileAtomicSync(file, envelopes.map((e) => `${JSON.stringify(e)}\n`).join(''));
+}
+
+/**
+ * Hands every event the bus holds over to `file`; returns how many. Replaces any earlier file:
+ * the events it held that are not stored yet are still on the bus, so in the new one too.
  */
 export function keepUnstored(bus: EventBus, file: string, logger: Logger): number {
   const envelopes = bus.keep();
   if (envelopes.length === 0) return 0;
   try {
-    writeFileAtomicSync(file, envelopes.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    writeUnstored(file, envelopes);
     logger.warn(`${String(envelopes.length)} event(s) the database did not take in time kept in ${file}: they are stored at the next start`);
     return envelopes.length;
   } catch (err) {
     logger.error(`${String(envelopes.length)} event(s) the database did not take are lost: they could not be written to ${file} either (${describeError(err)})`);
     return 0;
   }
+}
+
+/**
+ * The bus's journal (BusOptions.journal): while the database cannot be written, the events that
+ * wait are in `file` too, so that a kill -9 then loses only what came since the last attempt; the
+ * next start stores them (restoreUnstored). Says once per outage if even that file cannot be written.
+ */
+export function unstoredJournal(file: string, logger: Logger): (envelopes: readonly Envelope[]) => void {
+  let failing = false;
+  return (envelopes) => {
+    try {
+      writeUnstored(file, envelopes);
+      failing = false;
+    } catch (err) {
+      if (!failing) logger.error(`the events waiting for the database could not be kept in ${file} too (${describeError(err)}): a kill -9 now would lose them`);
+      failing = true;
+    }
+  };
 }
 
 /** The envelopes a file written by keepUnstored holds, in order; none when there is no file. */
@@ -63,8 +90,9 @@ export function readUnstored(file: string, logger: Logger): Envelope[] {
 
 /**
  * At start, before any new event: stores the events `file` holds (those already stored, from a
- * batch that committed as the server stopped, are skipped), then removes the file. Does not wait
- * for them: if the database cannot be written yet, they wait on the bus like any other event.
+ * batch that committed as the server stopped, are skipped). Does not wait for them: if the
+ * database cannot be written yet, they wait on the bus like any other event. The bus must have
+ * unstoredJournal(file) as its journal: it removes the file once they are stored.
  */
 export async function restoreUnstored(opts: { bus: EventBus; events: EventLog; file: string; logger: Logger }): Promise<void> {
   const envelopes = readUnstored(opts.file, opts.logger);
@@ -79,16 +107,17 @@ export async function restoreUnstored(opts: { bus: EventBus; events: EventLog; f
     opts.logger.warn(`could not check which kept events are stored already (${describeError(err)}): storing them all`);
   }
   const rest = envelopes.filter((e) => !stored.has(e.id));
+  if (rest.length === 0) {
+    rmSync(opts.file, { force: true });
+    return;
+  }
   opts.logger.info(`storing ${String(rest.length)} event(s) kept in ${opts.file} when the server last stopped`);
+  // The bus's journal (unstoredJournal, on the same file) removes the file once they are stored,
+  // and writes it again if the database cannot be written meanwhile.
   void opts.bus.restore(rest).then((outcomes) => {
     outcomes.forEach((outcome, i) => {
       if (outcome.status === 'rejected') opts.logger.error(`the kept event ${rest[i]!.id} (${rest[i]!.event}) could not be stored: ${describeError(outcome.reason)}`);
     });
-    try {
-      rmSync(opts.file, { force: true });
-      opts.logger.info(`the event(s) kept in ${opts.file} are stored`);
-    } catch (err) {
-      opts.logger.error(`the event(s) kept in ${opts.file} are stored, but the file could not be removed (${describeError(err)}): remove it, or they are looked up again at the next start`);
-    }
+    opts.logger.info(`the event(s) kept in ${opts.file} are stored`);
   });
 }

@@ -202,6 +202,43 @@ describe('event bus: a database that cannot be written', () => {
   });
 });
 
+describe('event bus: the journal of what waits', () => {
+  it('is given every waiting event (with the id it keeps) before each wait, and nothing once all are stored; restored events count as in it', async () => {
+    let down = true;
+    const journal: string[][] = [];
+    const bus = new EventBus(
+      () => (down ? Promise.reject(new Error('Connection terminated unexpectedly')) : Promise.resolve()),
+      quiet,
+      { retry: { firstMs: 5, maxMs: 5 }, journal: (envelopes) => journal.push(envelopes.map((e) => `${String(nOf(e))}:${e.id}`)) },
+    );
+    const published = [bus.publish(input(1)), bus.publish(input(2, 'session.log')), bus.publish(input(3))];
+    await until(() => journal.length >= 2, 'written at least twice');
+    const [one, three] = [journal.at(-1)![0]!, journal.at(-1)![1]!];
+    assert.deepEqual(journal.at(-1)?.map((e) => e.split(':')[0]), ['1', '3'], 'stored events only, in order');
+    void bus.publish(input(4));
+    await until(() => journal.at(-1)?.length === 3, 'a later event joins it');
+    assert.deepEqual(journal.at(-1)?.slice(0, 2), [one, three], 'the same ids at every write');
+    down = false;
+    const first = await published[0]!;
+    await Promise.all(published);
+    await bus.idle();
+    await until(() => journal.at(-1)?.length === 0, 'emptied');
+    assert.equal(`1:${first.id}`, one);
+
+    // Events restored from an earlier run are in the journal's file: it is emptied once they are stored.
+    const next: string[][] = [];
+    const other = new EventBus(() => Promise.resolve(), quiet, { journal: (envelopes) => next.push(envelopes.map((e) => e.id)) });
+    await other.restore([first]);
+    await other.idle();
+    await until(() => next.length === 1, 'emptied after a restore');
+    assert.deepEqual(next, [[]] as string[][]);
+    const quietBus = new EventBus(() => Promise.resolve(), quiet, { journal: (envelopes) => next.push(envelopes.map((e) => e.id)) });
+    await quietBus.publish(input(5));
+    await quietBus.idle();
+    assert.equal(next.length, 1, 'never written while the database takes every event');
+  });
+});
+
 describe('store errors: refused for the event itself, or the database', () => {
   it('tells a request failed by the database state (a 503, or a 507 for a full disk) from a bug', () => {
     assert.deepEqual(databaseFailure(sqliteError('SQLITE_FULL', 'database or disk is full')), { full: true, reason: 'database or disk is full' });
