@@ -13,7 +13,7 @@ import type { SendObserver } from './timed-sends.js';
 export interface MetricsSources {
   sessions: SessionSource;
   webhooks?: Pick<WebhookDispatcher, 'on' | 'stats'>;
-  bus?: Pick<EventBus, 'pending'>;
+  bus?: Pick<EventBus, 'pending' | 'health'>;
   /** The database's figures (see store-figures.ts); read at most once every `storeTtlMs`. */
   store?: () => Promise<StoreFigures>;
 }
@@ -113,6 +113,14 @@ export class ServerMetrics implements SendObserver {
       registers,
       collect() {
         this.set(sources()?.bus?.pending ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'wa_event_log_writable',
+      help: 'Whether the database takes events (0 while it cannot be written: they wait in memory, see /health)',
+      registers,
+      collect() {
+        this.set(sources()?.bus?.health().ok === false ? 0 : 1);
       },
     });
   }

@@ -69,6 +69,7 @@ describe('an event log on a full disk', () => {
       for (let i = 0; i < 5; i++) await incoming(`full ${String(i)}`);
       await healthSays(/"eventLog":\{"ok":false,"message":"the event log cannot be written since [^"]*\(database or disk is full\); \d+ event\(s\) wait in memory/);
       assert.deepEqual(await bodies(), [], 'nothing stored yet');
+      assert.match((await srv.api('GET', '/metrics')).text, /^wa_event_log_writable 0$/m);
       // A call that must write to the database itself is refused, saying why, and queues nothing.
       const queued = await srv.api('POST', '/api/v1/sessions/s1/send-text', { chatId: '4915100000002@c.us', content: 'queued' }, { Prefer: 'respond-async' });
       assert.equal(queued.status, 507, queued.text);
@@ -82,6 +83,7 @@ describe('an event log on a full disk', () => {
     assert.deepEqual((await srv.api<unknown[]>('GET', '/api/v1/sessions/s1/queue')).body.data, [], 'the refused send was not queued');
     await healthSays(/"eventLog":\{"ok":true/);
     assert.equal((await srv.api('GET', '/health')).status, 200);
+    assert.match((await srv.api('GET', '/metrics')).text, /^wa_event_log_writable 1$/m);
     assert.match(srv.logs(), /the event log cannot be written \(database or disk is full\)/);
     assert.match(srv.logs(), /the event log is written again after \d+ s/);
     assert.doesNotMatch(srv.logs(), /could not store/);

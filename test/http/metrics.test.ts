@@ -129,6 +129,7 @@ describe('GET /metrics', () => {
       wa_webhook_deliveries_pending: 'gauge',
       wa_webhook_oldest_pending_age_seconds: 'gauge',
       wa_event_log_rows: 'gauge',
+      wa_event_log_writable: 'gauge',
       wa_server_process_cpu_seconds_total: 'counter',
       wa_server_process_resident_memory_bytes: 'gauge',
       wa_server_nodejs_eventloop_lag_seconds: 'gauge',
@@ -136,6 +137,7 @@ describe('GET /metrics', () => {
     };
     for (const [name, type] of Object.entries(expected)) assert.equal(types.get(name), type, name);
     assert.ok((valueOf(samples, 'wa_event_log_rows') ?? 0) > 0, 'the session’s events are in the log');
+    assert.equal(valueOf(samples, 'wa_event_log_writable'), 1);
     assert.ok((valueOf(samples, 'wa_server_process_resident_memory_bytes') ?? 0) > 0);
   });
 
