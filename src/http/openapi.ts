@@ -1,4 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
 import { ERROR_STATUS, type ErrorCode } from '../errors.js';
 import { WWW_AUTHENTICATE } from './auth.js';
 import { operationIdOf, type RouteDef } from './route.js';
@@ -65,7 +66,8 @@ function responsesOf(def: RouteDef, opts: DocOptions): Record<string, ResponseCo
       ? { 'application/json': { schema: success.schema } }
       : { [success.contentType ?? 'application/json']: { schema: { type: 'string', ...(success.contentType === 'image/png' ? { format: 'binary' } : {}) } } },
   };
-  for (const other of def.alsoAnswers ?? []) {
+  const own = new Map((def.alsoAnswers ?? []).map((other) => [other.status, other]));
+  for (const other of own.values()) {
     responses[String(other.status)] = { description: other.description, content: { 'application/json': { schema: other.schema } } };
   }
   const byStatus = new Map<number, ErrorCode[]>();
@@ -75,10 +77,12 @@ function responsesOf(def: RouteDef, opts: DocOptions): Record<string, ResponseCo
   }
   for (const [status, codes] of [...byStatus].sort((a, b) => a[0] - b[0])) {
     const headers = ERROR_HEADERS[status];
+    // A status the route answers with its own body too (a 503 of its own, and DATABASE_UNAVAILABLE): either.
+    const other = own.get(status);
     responses[String(status)] = {
-      description: codes.join(' or '),
+      description: other ? `${other.description}; or ${codes.join(' or ')}` : codes.join(' or '),
       ...(headers ? { headers } : {}),
-      content: { 'application/json': { schema: errorSchema } },
+      content: { 'application/json': { schema: other ? z.union([other.schema, errorSchema]) : errorSchema } },
     };
   }
   return responses;

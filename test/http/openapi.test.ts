@@ -208,6 +208,8 @@ describe('the document from a route table', () => {
   it('documents a route’s other answers, such as a 503 with its own body', () => {
     const doc = buildOpenApiDocument([def({ alsoAnswers: [{ status: 503, description: 'a check failed', schema: z.object({ status: z.literal('error') }) }] })], opts) as unknown as Doc;
     const responses = doc.paths['/api/v1/things/{id}/sub-part']?.get?.responses;
-    assert.equal(responses?.['503']?.description, 'a check failed');
+    assert.equal(responses?.['503']?.description, 'a check failed; or DATABASE_UNAVAILABLE', 'with the errors of that status any /api/v1 route can answer');
+    const outside = buildOpenApiDocument([def({ path: '/health', alsoAnswers: [{ status: 503, description: 'a check failed', schema: z.object({ status: z.literal('error') }) }] })], opts) as unknown as Doc;
+    assert.equal(outside.paths['/health']?.get?.responses?.['503']?.description, 'a check failed');
   });
 });
