@@ -149,7 +149,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // Cluster: the bus also hands out other nodes' events (see cluster/node-events.ts).
   // What the database does not take is kept in this file too, while it does not and at shutdown.
   const keptFile = unstoredFile(store.root, membership?.nodeId);
-  const busOptions = { highWater: opts.backpressure?.highWater, journal: unstoredJournal(keptFile, log) };
+  const busOptions = {
+    highWater: opts.backpressure?.highWater,
+    journal: unstoredJournal(keptFile, log),
+    isStored: async (id: string) => (await repos.events.stored([id])).has(id),
+  };
   const cluster = membership
     ? clusterEvents({ membership, manager, db: database.db, databaseUrl: config.databaseUrl, storeStep, logger, busOptions })
     : undefined;

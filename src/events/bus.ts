@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { describeError } from '../errors.js';
 import { isStored, newEventId, type Envelope } from './envelope.js';
-import { isRefusedForItself } from '../store/errors.js';
+import { databaseFailure } from '../store/errors.js';
 
 export type EventInput = Omit<Envelope, 'id' | 'timestamp'>;
 
@@ -34,6 +34,8 @@ interface Waiting {
   input: EventInput;
   /** Made at the first attempt to store it and kept for every later one (and for keep()). */
   envelope?: Envelope;
+  /** Already handed to the journal (or restored from its file). */
+  journaled?: boolean;
   resolve(envelope: Envelope): void;
   reject(err: unknown): void;
 }
@@ -42,12 +44,20 @@ export interface BusOptions {
   highWater?: number | undefined;
   retry?: { firstMs: number; maxMs: number } | undefined;
   /**
-   * While the database cannot be written: given every event waiting to be stored before each wait
-   * for the next attempt, and nothing once they are all stored (synchronously, so that a keep()
-   * at shutdown never races it). The server writes them to the file keep()'s events go to, so a
-   * kill -9 in an outage loses only the events of the last wait.
+   * While the database cannot be written, after each failed attempt: `append` gets the events that
+   * came to wait since the last call (and `all` of those waiting, for a journal that must write
+   * itself anew); `clear` is called once they are all stored. Synchronous, so that a keep() at
+   * shutdown never races it. The server writes them to the file keep()'s events go to, so a kill -9
+   * in an outage loses only the events that came since the last failed attempt.
    */
-  journal?: ((envelopes: readonly Envelope[]) => void) | undefined;
+  journal?: Journal | undefined;
+  /** Whether an event with this id is stored (asked only about an event the database refused). */
+  isStored?: ((id: string) => Promise<boolean>) | undefined;
+}
+
+export interface Journal {
+  append(fresh: readonly Envelope[], all: readonly Envelope[]): void;
+  clear(): void;
 }
 
 /** Why the store step fails now, while it does. */
@@ -65,9 +75,9 @@ interface Failing {
  * Events published while a store step runs wait, and are then stored together, in one transaction
  * (group commit): a commit costs about the same for one event as for a hundred, so under load the
  * log keeps up instead of paying a commit per event. Each event is still stored before anyone
- * hears of it. A batch that fails is stored again one event at a time, so only an event refused
- * for itself (a constraint, a value the database cannot take: store/errors.ts) is refused. When the
- * database cannot be written at all (a full disk, Postgres out of reach, an I/O error) nothing is
+ * hears of it. A batch that fails is stored again one event at a time, so only the event the
+ * database refuses (a constraint, a value it cannot take, a bug) is refused. When the database
+ * cannot be written at all (store/errors.ts: a full disk, Postgres out of reach, an I/O error) nothing is
  * refused: the events wait, in order, and are stored again after 100 ms, then twice as long each
  * time up to 5 s, until the database takes them; health() says so meanwhile, and keep() hands
  * them over at shutdown (events/unstored.ts writes them to a file for the next start).
@@ -95,6 +105,7 @@ export class EventBus {
   /** Attempts that failed in a row (the wait doubles with each). */
   #retries = 0;
   readonly #journal: BusOptions['journal'];
+  readonly #isStored: BusOptions['isStored'];
   /** Whether the journal holds events (emptied once the queue is). */
   #journaled = false;
 
@@ -104,6 +115,7 @@ export class EventBus {
     this.#highWater = opts.highWater ?? HIGH_WATER;
     this.#retry = opts.retry ?? { firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS };
     this.#journal = opts.journal;
+    this.#isStored = opts.isStored;
   }
 
   /** Resolves with the envelope once it is stored and handed out; rejects if it could not be stored. */
@@ -118,13 +130,18 @@ export class EventBus {
    */
   restore(envelopes: readonly Envelope[]): Promise<PromiseSettledResult<Envelope>[]> {
     if (this.#journal && envelopes.length > 0) this.#journaled = true;
-    return Promise.allSettled(envelopes.map((envelope) => this.#enqueue(envelope, envelope)));
+    return Promise.allSettled(envelopes.map((envelope) => this.#enqueue(envelope, envelope, true)));
   }
 
-  #enqueue(input: EventInput, envelope: Envelope | undefined): Promise<Envelope> {
+  #enqueue(input: EventInput, envelope: Envelope | undefined, journaled = false): Promise<Envelope> {
     const handled = new Promise<Envelope>((resolve, reject) => {
-      this.#queue.push({ input, ...(envelope ? { envelope } : {}), resolve, reject });
-      if (this.#draining || this.#kept) return;
+      // After keep() nothing is stored, and what was kept is already handed over.
+      if (this.#kept) {
+        reject(new Error('the server is stopping: it no longer stores events'));
+        return;
+      }
+      this.#queue.push({ input, ...(envelope ? { envelope } : {}), journaled, resolve, reject });
+      if (this.#draining) return;
       this.#draining = true;
       this.#drain().catch((err: unknown) => this.#logger.error(`the event bus stopped handing out events: ${describeError(err)}`));
     });
@@ -154,7 +171,8 @@ export class EventBus {
 
   /**
    * At shutdown: stops storing and hands over every event accepted but not stored (with the id
-   * and timestamp it keeps), in order; idle() resolves. The publishers' promises stay unsettled.
+   * and timestamp it keeps), in order; idle() resolves. The publishers' promises stay unsettled;
+   * an event published after it is refused, and a second keep() hands over nothing.
    */
   keep(): Envelope[] {
     this.#kept = true;
@@ -214,7 +232,7 @@ export class EventBus {
       }
       if (this.#journaled && !this.#kept) {
         this.#journaled = false;
-        this.#journal?.([]);
+        this.#journal?.clear();
       }
     } finally {
       // Reached right when the queue was seen empty, with no await between: nothing published meanwhile is left behind.
@@ -229,7 +247,10 @@ export class EventBus {
 
   #writeJournal(): void {
     if (!this.#journal) return;
-    this.#journal(this.#waiting());
+    const all = this.#waiting();
+    const fresh = this.#queue.filter((w) => !w.journaled && isStored(w.input.event)).map((w) => w.envelope!);
+    for (const w of this.#queue) w.journaled = true;
+    if (fresh.length > 0) this.#journal.append(fresh, all);
     this.#journaled = true;
   }
 
@@ -275,24 +296,40 @@ export class EventBus {
       await this.#store(envelopes);
       return { failed };
     } catch (err) {
-      if (envelopes.length === 1) return this.#failedAlone(envelopes[0]!, err, failed);
+      // The database cannot be written: the whole batch waits (storing it one event at a time
+      // would only fail as many times more, each as slowly).
+      if (databaseFailure(err)) return this.#wait(envelopes[0]!, err, failed);
+      if (envelopes.length === 1) {
+        if (!(await this.#storedAlready(envelopes[0]!))) failed.set(envelopes[0]!, err);
+        return { failed };
+      }
     }
     for (const envelope of envelopes) {
       try {
         await this.#store([envelope]);
       } catch (err) {
-        const outcome = this.#failedAlone(envelope, err, failed);
-        if (outcome.waitFrom) return outcome;
+        if (databaseFailure(err)) return this.#wait(envelope, err, failed);
+        if (!(await this.#storedAlready(envelope))) failed.set(envelope, err);
       }
     }
     return { failed };
   }
 
-  #failedAlone(envelope: Envelope, err: unknown, failed: Map<Envelope, unknown>): { failed: Map<Envelope, unknown>; waitFrom?: Envelope } {
-    if (isRefusedForItself(err)) {
-      failed.set(envelope, err);
-      return { failed };
+  /**
+   * Whether an event the database refused is in it after all: a commit whose answer was lost with
+   * the connection, then stored again (a duplicate id), or an event kept at shutdown that the last
+   * commit had stored. It is then handed out as stored, not refused.
+   */
+  async #storedAlready(envelope: Envelope): Promise<boolean> {
+    if (!this.#isStored) return false;
+    try {
+      return await this.#isStored(envelope.id);
+    } catch {
+      return false;
     }
+  }
+
+  #wait(envelope: Envelope, err: unknown, failed: Map<Envelope, unknown>): { failed: Map<Envelope, unknown>; waitFrom: Envelope } {
     this.#failed(err);
     return { failed, waitFrom: envelope };
   }

@@ -1,10 +1,10 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EventLog } from '../store/events.js';
 import { writeFileAtomicSync } from '../util/atomic-write.js';
-import type { EventBus } from './bus.js';
+import type { EventBus, Journal } from './bus.js';
 import { EVENT_ID_PATTERN, type Envelope } from './envelope.js';
 
 /**
@@ -25,7 +25,7 @@ export function unstoredFile(sessionsDir: string, nodeId?: string): string {
  */
 function writeUnstored(file: string, envelopes: readonly Envelope[]): void {
   if (envelopes.length === 0) rmSync(file, { force: true });
-  else writeFileAtomicSync(file, envelopes.map((e) => `${JSON.stringify(e)}\n`).join(''));
+  else writeFileAtomicSync(file, lines(envelopes));
 }
 
 /**
@@ -47,20 +47,47 @@ export function keepUnstored(bus: EventBus, file: string, logger: Logger): numbe
 
 /**
  * The bus's journal (BusOptions.journal): while the database cannot be written, the events that
- * wait are in `file` too, so that a kill -9 then loses only what came since the last attempt; the
- * next start stores them (restoreUnstored). Says once per outage if even that file cannot be written.
+ * wait are in `file` too, appended as they come (each line flushed to disk), so that a kill -9
+ * then loses only what came since the last failed attempt; the next start stores them
+ * (restoreUnstored). After a write that failed (a full disk may leave half a line), the file is
+ * written anew, whole. Says once per outage if even that file cannot be written.
  */
-export function unstoredJournal(file: string, logger: Logger): (envelopes: readonly Envelope[]) => void {
-  let failing = false;
-  return (envelopes) => {
+export function unstoredJournal(file: string, logger: Logger): Journal {
+  let broken = false;
+  let said = false;
+  const attempt = (write: () => void): void => {
     try {
-      writeUnstored(file, envelopes);
-      failing = false;
+      write();
+      broken = false;
+      said = false;
     } catch (err) {
-      if (!failing) logger.error(`the events waiting for the database could not be kept in ${file} too (${describeError(err)}): a kill -9 now would lose them`);
-      failing = true;
+      broken = true;
+      if (!said) logger.error(`the events waiting for the database could not be kept in ${file} too (${describeError(err)}): a kill -9 now would lose them`);
+      said = true;
     }
   };
+  return {
+    append: (fresh, all) =>
+      attempt(() => {
+        if (broken) writeUnstored(file, all);
+        else appendLines(file, fresh);
+      }),
+    clear: () => attempt(() => rmSync(file, { force: true })),
+  };
+}
+
+function appendLines(file: string, envelopes: readonly Envelope[]): void {
+  const fd = openSync(file, 'a', 0o600);
+  try {
+    writeFileSync(fd, lines(envelopes));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function lines(envelopes: readonly Envelope[]): string {
+  return envelopes.map((e) => `${JSON.stringify(e)}\n`).join('');
 }
 
 /** The envelopes a file written by keepUnstored holds, in order; none when there is no file. */
@@ -107,10 +134,9 @@ export async function restoreUnstored(opts: { bus: EventBus; events: EventLog; f
     opts.logger.warn(`could not check which kept events are stored already (${describeError(err)}): storing them all`);
   }
   const rest = envelopes.filter((e) => !stored.has(e.id));
-  if (rest.length === 0) {
-    rmSync(opts.file, { force: true });
-    return;
-  }
+  // Written anew with what is left: a kill -9 may have cut its last line, and the journal appends to it.
+  writeUnstored(opts.file, rest);
+  if (rest.length === 0) return;
   opts.logger.info(`storing ${String(rest.length)} event(s) kept in ${opts.file} when the server last stopped`);
   // The bus's journal (unstoredJournal, on the same file) removes the file once they are stored,
   // and writes it again if the database cannot be written meanwhile.

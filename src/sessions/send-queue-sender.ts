@@ -159,7 +159,7 @@ export class SessionSender {
     }
     // Its message.sent event stored before the job is marked sent: killed in between, the job is
     // still `sending`, and the next start asks the session and records it (an event then).
-    await this.#deps.stored?.();
+    await this.#eventsStored();
     await this.#sent(sending, sent);
     return 'next';
   }
@@ -236,7 +236,7 @@ export class SessionSender {
   async #sent(job: StoredSendJob, sent: SentMessage, recovered = false): Promise<void> {
     if (recovered) {
       this.#emit(() => this.#deps.onRecovered(toSendJob(job, null), sent));
-      await this.#deps.stored?.();
+      await this.#eventsStored();
     }
     let row: StoredSendJob | undefined;
     try {
@@ -250,6 +250,26 @@ export class SessionSender {
     this.#unsaved.delete(job.id);
     await this.#release(row ?? job);
     this.#settle(job.id, { sent });
+  }
+
+  /**
+   * Waits until the events published so far are stored (deps.stored), or the sender is stopped: a
+   * shutdown while the database cannot be written must not wait for it, and the events are kept
+   * (EventBus.keep) with the rest.
+   */
+  async #eventsStored(): Promise<void> {
+    const stop = this.#stop.signal;
+    if (!this.#deps.stored || stop.aborted) return;
+    let onAbort: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      onAbort = resolve;
+      stop.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.#deps.stored(), stopped]);
+    } finally {
+      stop.removeEventListener('abort', onAbort);
+    }
   }
 
   async #fail(job: StoredSendJob, error: AppError): Promise<void> {

@@ -431,6 +431,20 @@ describe('the paced send queue', () => {
     assert.deepEqual((await queue.get(S, a.job.jobId)).result, found);
   });
 
+  it('a stop does not wait for events a database that cannot be written will not store: the job is marked sent, the queue closes', async () => {
+    let storedCalls = 0;
+    const queue = newQueue({
+      stored: () => {
+        storedCalls += 1;
+        return new Promise<void>(() => undefined);
+      },
+    });
+    const a = await enqueueText(queue, 'a@c.us');
+    await until(() => fake.sent.length === 1 && storedCalls === 1, 'the send made, its event waited for');
+    await queue.close();
+    assert.equal((await jobs.get(S, a.job.jobId))?.status, 'sent');
+  });
+
   it('a send only findSent knew of is marked sent only once its message.sent event is stored (killed in between, it is still sending)', async () => {
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => (release = r));
