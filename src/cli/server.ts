@@ -34,7 +34,7 @@ import { Membership } from '../cluster/membership.js';
 import { createForwarder } from '../cluster/forward.js';
 import { clusterEvents, ownSessions } from '../cluster/node-events.js';
 import { LeaseStore } from '../store/leases.js';
-import { keepUnstored, restoreUnstored, unstoredFile, unstoredJournal } from '../events/unstored.js';
+import { keepUnstored, restoreUnstored, unstoredFile, unstoredJournal, warnOtherUnstored } from '../events/unstored.js';
 import { settlesWithin } from '../util/within.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -160,6 +160,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const bus: EventBus = cluster?.bus ?? new EventBus(storeStep, childLogger(logger, 'wa:server'), busOptions);
   // What the database did not take before the last stop is stored first, before any new event.
   await restoreUnstored({ bus, events: repos.events, file: keptFile, logger: log });
+  warnOtherUnstored(store.root, keptFile, log);
   await cluster?.start();
   const forwarder = membership ? createForwarder({ nodeId: membership.nodeId }) : undefined;
   const metricSessions = membership ? ownSessions(manager, membership) : manager;

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -88,6 +88,26 @@ function appendLines(file: string, envelopes: readonly Envelope[]): void {
 
 function lines(envelopes: readonly Envelope[]): string {
   return envelopes.map((e) => `${JSON.stringify(e)}\n`).join('');
+}
+
+/**
+ * Files of kept events another node id left in the sessions folder (a cluster node whose id, the
+ * host name by default, changed; or a server that ran as a cluster node before): named, since only
+ * a node with that id stores them.
+ */
+export function warnOtherUnstored(sessionsDir: string, own: string, logger: Logger): void {
+  let names: string[];
+  try {
+    names = readdirSync(sessionsDir);
+  } catch {
+    return;
+  }
+  for (const name of names.filter((n) => /^\.unstored-events(-.+)?\.jsonl$/.test(n) && path.join(sessionsDir, n) !== own)) {
+    const node = /^\.unstored-events-(.+)\.jsonl$/.exec(name)?.[1];
+    logger.warn(
+      `${path.join(sessionsDir, name)} holds events ${node ? `node "${node}"` : 'a server outside a cluster'} could not store: ${node ? `a node started with --node-id ${node}` : 'the server started without --cluster'} stores them; if none will, stop this one and append the file's lines to ${own}`,
+    );
+  }
 }
 
 /** The envelopes a file written by keepUnstored holds, in order; none when there is no file. */
