@@ -44,11 +44,12 @@ export interface BusOptions {
   highWater?: number | undefined;
   retry?: { firstMs: number; maxMs: number } | undefined;
   /**
-   * While the database cannot be written, after each failed attempt: `append` gets the events that
-   * came to wait since the last call (and `all` of those waiting, for a journal that must write
-   * itself anew); `clear` is called once they are all stored. Synchronous, so that a keep() at
-   * shutdown never races it. The server writes them to the file keep()'s events go to, so a kill -9
-   * in an outage loses only the events that came since the last failed attempt.
+   * While the database cannot be written (after each failed attempt, and at the end of each turn of
+   * the event loop that published events): `append` gets the events that came to wait since the
+   * last call (and `all` of those waiting, for a journal that must write itself anew); `clear` is
+   * called once they are all stored. Synchronous, so that a keep() at shutdown never races it. The
+   * server writes them to the file keep()'s events go to, so a kill -9 in an outage loses only the
+   * events of the moment it struck.
    */
   journal?: Journal | undefined;
   /** Whether an event with this id is stored (asked only about an event the database refused). */
@@ -108,6 +109,8 @@ export class EventBus {
   readonly #isStored: BusOptions['isStored'];
   /** Whether the journal holds events (emptied once the queue is). */
   #journaled = false;
+  /** A journal write is due at the end of this turn of the event loop. */
+  #journalSoon = false;
 
   constructor(store: StoreStep, logger: Logger, opts: BusOptions = {}) {
     this.#store = store;
@@ -141,6 +144,15 @@ export class EventBus {
         return;
       }
       this.#queue.push({ input, ...(envelope ? { envelope } : {}), journaled, resolve, reject });
+      // While the database cannot be written, what comes is journaled at the end of this turn of
+      // the event loop, not only after the next failed attempt (up to 5 s away).
+      if (this.#failing && this.#journal && !this.#journalSoon) {
+        this.#journalSoon = true;
+        setImmediate(() => {
+          this.#journalSoon = false;
+          if (this.#failing && !this.#kept) this.#writeJournal();
+        });
+      }
       if (this.#draining) return;
       this.#draining = true;
       this.#drain().catch((err: unknown) => this.#logger.error(`the event bus stopped handing out events: ${describeError(err)}`));

@@ -255,6 +255,16 @@ describe('event bus: the journal of what waits', () => {
     void bus.publish(input(4));
     await until(() => calls.length === 2, 'the later event appended');
     assert.match(calls[1] ?? '', /^4:evt_\w+$/);
+    // An event published during the outage is journaled at once, not at the next (here far) attempt.
+    const slow = recorder();
+    const outage = new EventBus(() => Promise.reject(sqliteError('SQLITE_FULL', 'database or disk is full')), quiet, { retry: { firstMs: 60_000, maxMs: 60_000 }, journal: slow.journal });
+    void outage.publish(input(10));
+    await until(() => slow.calls.length === 1, 'journaled after the failed attempt');
+    void outage.publish(input(11));
+    void outage.publish(input(12));
+    await until(() => slow.calls.length === 2, 'journaled in the same turn');
+    assert.match(slow.calls[1] ?? '', /^11:evt_\w+ 12:evt_\w+$/, 'both, in one write');
+    outage.keep();
     down = false;
     const first = await published[0]!;
     await Promise.all(published);
