@@ -21,6 +21,21 @@ async function until(probe: () => boolean | Promise<boolean>, what: string): Pro
   assert.fail(`never happened: ${what}`);
 }
 
+/** A `stored` dependency (the event bus's idle()) held until released, counting its calls. */
+function heldStored(): { stored: () => Promise<void>; release(): void; calls(): number } {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => (release = r));
+  let calls = 0;
+  return {
+    stored: () => {
+      calls += 1;
+      return held;
+    },
+    release: () => release(),
+    calls: () => calls,
+  };
+}
+
 type Executor = (op: SendOp, params: Record<string, unknown>) => Promise<SentMessage>;
 
 /**
@@ -197,20 +212,13 @@ describe('the paced send queue', () => {
   });
 
   it('marks a job sent only once the events published by its send are stored (killed in between, it is still sending)', async () => {
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((r) => (release = r));
-    let storedCalls = 0;
-    const queue = newQueue({
-      stored: () => {
-        storedCalls += 1;
-        return held;
-      },
-    });
+    const store = heldStored();
+    const queue = newQueue({ stored: store.stored });
     const a = await enqueueText(queue, 'a@c.us');
-    await waitForAsync(() => Promise.resolve(fake.sent.length === 1 && storedCalls === 1 ? true : undefined), 5_000, 'the send made');
+    await waitForAsync(() => Promise.resolve(fake.sent.length === 1 && store.calls() === 1 ? true : undefined), 5_000, 'the send made');
     await new Promise((r) => setTimeout(r, 50));
     assert.equal((await queue.get(S, a.job.jobId)).status, 'sending', 'not marked sent while its events wait to be stored');
-    release();
+    store.release();
     await a.done;
     assert.equal((await queue.get(S, a.job.jobId)).status, 'sent');
   });
@@ -432,37 +440,25 @@ describe('the paced send queue', () => {
   });
 
   it('a stop does not wait for events a database that cannot be written will not store: the job is marked sent, the queue closes', async () => {
-    let storedCalls = 0;
-    const queue = newQueue({
-      stored: () => {
-        storedCalls += 1;
-        return new Promise<void>(() => undefined);
-      },
-    });
+    const store = heldStored(); // never released: the database does not take the events
+    const queue = newQueue({ stored: store.stored });
     const a = await enqueueText(queue, 'a@c.us');
-    await until(() => fake.sent.length === 1 && storedCalls === 1, 'the send made, its event waited for');
+    await until(() => fake.sent.length === 1 && store.calls() === 1, 'the send made, its event waited for');
     await queue.close();
     assert.equal((await jobs.get(S, a.job.jobId))?.status, 'sent');
   });
 
   it('a send only findSent knew of is marked sent only once its message.sent event is stored (killed in between, it is still sending)', async () => {
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((r) => (release = r));
-    let storedCalls = 0;
-    const queue = newQueue({
-      stored: () => {
-        storedCalls += 1;
-        return held;
-      },
-    });
+    const store = heldStored();
+    const queue = newQueue({ stored: store.stored });
     fake.executors.push(() => Promise.reject(new AppError('ENGINE_ERROR', 'no answer in time', UNKNOWN_OUTCOME)));
     const found: SentMessage = { messageId: 'true_a@c.us_Y', chatId: 'a@c.us', timestamp: new Date(NOW).toISOString() };
     fake.answers = [{ found }];
     const a = await enqueueText(queue, 'a@c.us');
-    await until(() => fake.recovered.length === 1 && storedCalls === 1, 'the recovered send recorded, its event waited for');
+    await until(() => fake.recovered.length === 1 && store.calls() === 1, 'the recovered send recorded, its event waited for');
     await new Promise((r) => setTimeout(r, 50));
     assert.equal((await queue.get(S, a.job.jobId)).status, 'sending', 'not marked sent while its event waits to be stored');
-    release();
+    store.release();
     assert.deepEqual(await a.done, found);
     assert.equal((await queue.get(S, a.job.jobId)).status, 'sent');
   });
