@@ -174,7 +174,10 @@ try {
   console.log(
     `  during the outage: /health 503 in ${String(sampled.health503)} samples (every 200 ms), events waiting max ${String(Math.max(0, ...sampled.pending))}, kept file max ${(Math.max(0, ...sampled.keptBytes) / 1024).toFixed(0)} KiB`,
   );
-  console.log(`  after the gate was mended: writable again in ${String(writableAfterMs)} ms, every waiting event stored in ${String(drainedMs)} ms; kept file now ${String(sampled.keptBytes.at(-1) ?? 0)} bytes`);
+  const keptAfter = await msUntil(Date.now(), 5_000, () => Promise.resolve(!statSync(kept, { throwIfNoEntry: false })));
+  console.log(
+    `  after the gate was mended: writable again in ${String(writableAfterMs)} ms, every waiting event stored in ${String(drainedMs)} ms; kept file ${keptAfter === null ? 'still there 5 s later' : 'removed'}`,
+  );
   console.log(`  in Postgres: ${String(stored1.size)} incoming messages; of the ${String(answered.size)} answered 200, ${String(lost1)} missing`);
 
   // Phase 2: cut, kill -9 in the middle of the outage, mend, restart.

@@ -155,15 +155,22 @@ export class ServerMetrics implements SendObserver {
     return this.#processMetrics ? `${own}\n${await processRegistry().metrics()}` : own;
   }
 
+  /** Whether the last read of the database's figures failed (said once). */
+  #figuresFailing = false;
+
   /** The database's figures, fresh enough (see CachedFigures); on failure the last ones stay. */
   async #readFigures(): Promise<void> {
     const figures = this.#figures;
     if (!figures) return;
     try {
       this.#lastFigures = await figures.get();
+      if (this.#figuresFailing) this.#log?.info("metrics: the database's figures can be read again");
+      this.#figuresFailing = false;
     } catch (err) {
       this.#storeErrors.inc();
-      this.#log?.warn(`metrics: could not read the database's figures: ${describeError(err)}`);
+      // Said once while it lasts (every scrape would say it again); counted every time.
+      if (!this.#figuresFailing) this.#log?.warn(`metrics: could not read the database's figures: ${describeError(err)} (wa_metrics_store_errors_total counts the failures until they can be read again)`);
+      this.#figuresFailing = true;
     }
   }
 }

@@ -232,6 +232,15 @@ describe('metrics registry', () => {
     assert.equal(valueOf(lines, 'wa_metrics_store_errors_total'), 1);
     assert.match(output(), /could not read the database's figures: database is locked/);
     assert.ok(lines.some((l) => l.name === 'wa_sessions'), 'the rest is served');
+
+    now += 6_000;
+    lines = samplesOf(await metrics.scrape());
+    assert.equal(valueOf(lines, 'wa_metrics_store_errors_total'), 2, 'every failure counted');
+    assert.equal(output().match(/could not read the database's figures/g)?.length, 1, 'said once while it lasts');
+    now += 6_000;
+    fail = false;
+    await metrics.scrape();
+    assert.match(output(), /the database's figures can be read again/);
   });
 
   it('counts webhook attempts by result, each result present from the start', async () => {
