@@ -380,6 +380,8 @@ async function refreshInfo() {
   }
   renderInfo();
   applyResources(state.info?.resources?.sessions);
+  // While events are not stored none reach the page: the list is read at each refresh instead.
+  if (state.info?.eventLog && !state.info.eventLog.ok) await syncSessions();
 }
 
 /**

@@ -275,6 +275,8 @@ describe('web UI: a database that does not take events', () => {
       /^Events are not being stored: the event log cannot be written since \S+ \(database or disk is full\); \d+ event\(s\) wait in memory and are stored when it can be\.$/,
     );
     assert.equal(await js<string>(p, `document.querySelector('#eventlog-alert').getAttribute('role')`), 'alert');
+    // No event tells the page of the new session: it reads the list itself meanwhile.
+    await until(p, `Boolean(document.querySelector(${q(rowSelector('while-full'))}))`, 'the session created meanwhile in the list');
     await screenshot(p, 'event-log-not-stored');
 
     full = false;
