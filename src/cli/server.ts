@@ -159,7 +159,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     : undefined;
   const bus: EventBus = cluster?.bus ?? new EventBus(storeStep, childLogger(logger, 'wa:server'), busOptions);
   // What the database did not take before the last stop is stored first, before any new event.
-  await restoreUnstored({ bus, events: repos.events, file: keptFile, logger: log });
+  await restoreUnstored({ bus, events: repos.events, file: keptFile, logger: log, sessionExists: (id) => store.exists(id) });
   warnOtherUnstored(store.root, keptFile, log);
   await cluster?.start();
   const forwarder = membership ? createForwarder({ nodeId: membership.nodeId }) : undefined;

@@ -141,7 +141,14 @@ export function readUnstored(file: string, logger: Logger): Envelope[] {
  * database cannot be written yet, they wait on the bus like any other event. The bus must have
  * unstoredJournal(file) as its journal: it removes the file once they are stored.
  */
-export async function restoreUnstored(opts: { bus: EventBus; events: EventLog; file: string; logger: Logger }): Promise<void> {
+export async function restoreUnstored(opts: {
+  bus: EventBus;
+  events: EventLog;
+  file: string;
+  logger: Logger;
+  /** Whether the session is still there: a deleted one's events would bring rows of it back (its session.deleted goes). */
+  sessionExists: (id: string) => Promise<boolean>;
+}): Promise<void> {
   const envelopes = readUnstored(opts.file, opts.logger);
   if (envelopes.length === 0) {
     rmSync(opts.file, { force: true });
@@ -153,7 +160,12 @@ export async function restoreUnstored(opts: { bus: EventBus; events: EventLog; f
   } catch (err) {
     opts.logger.warn(`could not check which kept events are stored already (${describeError(err)}): storing them all`);
   }
-  const rest = envelopes.filter((e) => !stored.has(e.id));
+  const gone = new Set<string>();
+  for (const session of new Set(envelopes.flatMap((e) => (e.session ? [e.session] : [])))) {
+    if (!(await opts.sessionExists(session))) gone.add(session);
+  }
+  const rest = envelopes.filter((e) => !stored.has(e.id) && !(e.session && gone.has(e.session) && e.event !== 'session.deleted'));
+  if (gone.size > 0) opts.logger.info(`kept events of deleted session(s) ${[...gone].join(', ')} are not stored (only their session.deleted)`);
   // Written anew with what is left: a kill -9 may have cut its last line, and the journal appends to it.
   writeUnstored(opts.file, rest);
   if (rest.length === 0) return;

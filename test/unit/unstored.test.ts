@@ -68,13 +68,31 @@ describe('events kept in the sessions folder for the next start', () => {
       capture.logger,
     );
     const events = { stored: (ids: readonly string[]) => Promise.resolve(new Set(ids.filter((id) => id === a.id))) } as unknown as EventLog;
-    await restoreUnstored({ bus, events, file, logger: capture.logger });
+    await restoreUnstored({ bus, events, file, logger: capture.logger, sessionExists: () => Promise.resolve(true) });
     assert.deepEqual(readUnstored(file, capture.logger).map(nOf), [2, 3], 'anew: no cut line, nothing stored already');
     assert.equal((await readFile(file, 'utf8')).endsWith('\n'), true);
     assert.match(capture.output(), /storing 2 event\(s\) kept in .* when the server last stopped/);
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(storedOnes, [2, 3], 'handed to the store with their ids, in order');
+  });
+
+  it('leaves out the kept events of a session deleted since, all but its session.deleted', async () => {
+    const file = path.join(dir, 'deleted.jsonl');
+    const gone = (n: number, event: Envelope['event'] = 'message'): Envelope => ({ ...envelope(n), session: 'gone', event });
+    await writeFile(file, [envelope(1), gone(2), gone(3, 'session.deleted'), envelope(4)].map((e) => `${JSON.stringify(e)}\n`).join(''));
+    const capture = captureLogger('info');
+    const storedOnes: number[] = [];
+    const bus = new EventBus((envelopes) => {
+      storedOnes.push(...envelopes.map(nOf));
+      return Promise.resolve();
+    }, capture.logger);
+    const events = { stored: () => Promise.resolve(new Set<string>()) } as unknown as EventLog;
+    await restoreUnstored({ bus, events, file, logger: capture.logger, sessionExists: (id) => Promise.resolve(id !== 'gone') });
+    await bus.idle();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(storedOnes, [1, 3, 4]);
+    assert.match(capture.output(), /kept events of deleted session\(s\) gone are not stored \(only their session\.deleted\)/);
   });
 
   it('names files of kept events another node id left', async () => {
