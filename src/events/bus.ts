@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import { describeError } from '../errors.js';
 import { isStored, newEventId, type Envelope } from './envelope.js';
 import { databaseFailure } from '../store/errors.js';
+import { StoreOutage } from './outage.js';
 
 export type EventInput = Omit<Envelope, 'id' | 'timestamp'>;
 
@@ -23,12 +24,6 @@ const MAX_BATCH = 256;
  * its deadline, and the backlog's memory stays bounded whatever the clients send.
  */
 export const HIGH_WATER = 5_000;
-
-/** First and longest wait before storing again while the database cannot be written. */
-const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 5_000;
-/** How often the log repeats that the event log still cannot be written. */
-const REMIND_MS = 60_000;
 
 interface Waiting {
   input: EventInput;
@@ -61,13 +56,6 @@ export interface Journal {
   clear(): void;
 }
 
-/** Why the store step fails now, while it does. */
-interface Failing {
-  since: number;
-  reason: string;
-  remindedAt: number;
-}
-
 /**
  * The one way events leave the server. Events are handled in publish order: a stored event is
  * written first (the store step), then handed to every subscriber (SSE streams, the webhook
@@ -80,7 +68,7 @@ interface Failing {
  * database refuses (a constraint, a value it cannot take, a bug) is refused. When the database
  * cannot be written at all (store/errors.ts: a full disk, Postgres out of reach, an I/O error) nothing is
  * refused: the events wait, in order, and are stored again after 100 ms, then twice as long each
- * time up to 5 s, until the database takes them; health() says so meanwhile, and keep() hands
+ * time up to 5 s (events/outage.ts), until the database takes them; health() says so meanwhile, and keep() hands
  * them over at shutdown (events/unstored.ts writes them to a file for the next start).
  */
 export class EventBus {
@@ -95,16 +83,12 @@ export class EventBus {
   readonly #highWater: number;
   /** room() calls waiting for the backlog to go down. */
   readonly #waitingRoom = new Set<() => void>();
-  readonly #retry: { firstMs: number; maxMs: number };
-  #failing: Failing | undefined;
+  /** Whether the database cannot be written now, since when and why; the wait between attempts. */
+  readonly #outage: StoreOutage;
   /** Set by keep(): nothing more is stored; idle() resolves. */
   #kept = false;
   #onKept: () => void = () => undefined;
   readonly #keptPromise = new Promise<void>((resolve) => (this.#onKept = resolve));
-  /** Ends the wait before the next attempt (keep()). */
-  #wakeRetry: (() => void) | undefined;
-  /** Attempts that failed in a row (the wait doubles with each). */
-  #retries = 0;
   readonly #journal: BusOptions['journal'];
   readonly #isStored: BusOptions['isStored'];
   /** Whether the journal holds events (emptied once the queue is). */
@@ -116,7 +100,7 @@ export class EventBus {
     this.#store = store;
     this.#logger = logger;
     this.#highWater = opts.highWater ?? HIGH_WATER;
-    this.#retry = opts.retry ?? { firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS };
+    this.#outage = new StoreOutage(logger, opts.retry);
     this.#journal = opts.journal;
     this.#isStored = opts.isStored;
   }
@@ -146,11 +130,11 @@ export class EventBus {
       this.#queue.push({ input, ...(envelope ? { envelope } : {}), journaled, resolve, reject });
       // While the database cannot be written, what comes is journaled at the end of this turn of
       // the event loop, not only after the next failed attempt (up to 5 s away).
-      if (this.#failing && this.#journal && !this.#journalSoon) {
+      if (this.#outage.active && this.#journal && !this.#journalSoon) {
         this.#journalSoon = true;
         setImmediate(() => {
           this.#journalSoon = false;
-          if (this.#failing && !this.#kept) this.#writeJournal();
+          if (this.#outage.active && !this.#kept) this.#writeJournal();
         });
       }
       if (this.#draining) return;
@@ -173,12 +157,7 @@ export class EventBus {
 
   /** Whether the store step takes events; if not, since when and why (GET /health). */
   health(): { ok: boolean; message: string } {
-    const f = this.#failing;
-    if (!f) return { ok: true, message: 'events are stored' };
-    return {
-      ok: false,
-      message: `the event log cannot be written since ${new Date(f.since).toISOString()} (${f.reason}); ${String(this.pending)} event(s) wait in memory and are stored when it can be`,
-    };
+    return this.#outage.health(this.pending);
   }
 
   /**
@@ -189,7 +168,7 @@ export class EventBus {
   keep(): Envelope[] {
     this.#kept = true;
     this.#onKept();
-    this.#wakeRetry?.();
+    this.#outage.stop();
     const kept = this.#waiting();
     this.#queue.length = 0;
     return kept;
@@ -238,8 +217,8 @@ export class EventBus {
         this.#queue.splice(0, settled);
         if (settled < batch.length) {
           this.#writeJournal();
-          await this.#pause();
-        } else this.#recovered();
+          await this.#outage.pause();
+        } else this.#outage.recovered();
         if (this.#waitingRoom.size > 0 && this.pending <= this.#highWater / 2) for (const wake of [...this.#waitingRoom]) wake();
       }
       if (this.#journaled && !this.#kept) {
@@ -260,7 +239,7 @@ export class EventBus {
   #writeJournal(): void {
     if (!this.#journal) return;
     const all = this.#waiting();
-    const fresh = this.#queue.filter((w) => !w.journaled && isStored(w.input.event)).map((w) => w.envelope!);
+    const fresh = this.#queue.filter((w) => !w.journaled && w.envelope && isStored(w.envelope.event)).map((w) => w.envelope!);
     for (const w of this.#queue) w.journaled = true;
     if (fresh.length > 0) this.#journal.append(fresh, all);
     this.#journaled = true;
@@ -342,44 +321,7 @@ export class EventBus {
   }
 
   #wait(envelope: Envelope, err: unknown, failed: Map<Envelope, unknown>): { failed: Map<Envelope, unknown>; waitFrom: Envelope } {
-    this.#failed(err);
+    this.#outage.failed(err, this.pending, this.#highWater);
     return { failed, waitFrom: envelope };
-  }
-
-  #failed(err: unknown): void {
-    const now = Date.now();
-    const reason = describeError(err);
-    if (!this.#failing) {
-      this.#failing = { since: now, reason, remindedAt: now };
-      this.#logger.error(`the event log cannot be written (${reason}): ${String(this.pending)} event(s) wait in memory, stored again as soon as it can be; sends wait past ${String(this.#highWater)}`);
-      return;
-    }
-    this.#failing.reason = reason;
-    if (now - this.#failing.remindedAt >= REMIND_MS) {
-      this.#failing.remindedAt = now;
-      this.#logger.error(`the event log still cannot be written (${reason}): ${String(this.pending)} event(s) wait in memory`);
-    }
-  }
-
-  #recovered(): void {
-    if (!this.#failing) return;
-    const seconds = Math.round((Date.now() - this.#failing.since) / 1000);
-    this.#failing = undefined;
-    this.#retries = 0;
-    this.#logger.info(`the event log is written again after ${String(seconds)} s: the events that waited are stored`);
-  }
-
-  /** Waits before the next attempt: 100 ms, then twice as long each time, 5 s at most. */
-  async #pause(): Promise<void> {
-    const ms = Math.min(this.#retry.maxMs, this.#retry.firstMs * 2 ** this.#retries);
-    this.#retries += 1;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wakeRetry = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-    this.#wakeRetry = undefined;
   }
 }
