@@ -48,7 +48,7 @@ export function keepUnstored(bus: EventBus, file: string, logger: Logger): numbe
 /**
  * The bus's journal (BusOptions.journal): while the database cannot be written, the events that
  * wait are in `file` too, appended as they come (each line flushed to disk), so that a kill -9
- * then loses only what came since the last failed attempt; the next start stores them
+ * then loses only the events of the moment it struck; the next start stores them
  * (restoreUnstored). After a write that failed (a full disk may leave half a line), the file is
  * written anew, whole. Says once per outage if even that file cannot be written.
  */
@@ -176,6 +176,7 @@ export async function restoreUnstored(opts: {
     outcomes.forEach((outcome, i) => {
       if (outcome.status === 'rejected') opts.logger.error(`the kept event ${rest[i]!.id} (${rest[i]!.event}) could not be stored: ${describeError(outcome.reason)}`);
     });
-    opts.logger.info(`the event(s) kept in ${opts.file} are stored`);
+    const refused = outcomes.filter((o) => o.status === 'rejected').length;
+    opts.logger.info(`the event(s) kept in ${opts.file} are stored${refused > 0 ? `, but for ${String(refused)} refused (above)` : ''}`);
   });
 }

@@ -1,6 +1,7 @@
 import { AppError, describeError, isAppError, isUnknownOutcome, UNKNOWN_OUTCOME, type ErrorCode } from '../errors.js';
 import type { SentAnswer, SentMessage } from '../engines/types.js';
 import type { StoredSendJob } from '../store/send-jobs.js';
+import { settlesWithin } from '../util/within.js';
 import { isSendOp, newChatRefusal, pacingDelay, toSendJob, typingMs, type ResolvedDeps } from './send-queue-types.js';
 
 /** How a job ended, for whoever waits on it (SendQueue keeps the waiters). */
@@ -258,18 +259,7 @@ export class SessionSender {
    * (EventBus.keep) with the rest.
    */
   async #eventsStored(): Promise<void> {
-    const stop = this.#stop.signal;
-    if (!this.#deps.stored || stop.aborted) return;
-    let onAbort: () => void = () => undefined;
-    const stopped = new Promise<void>((resolve) => {
-      onAbort = resolve;
-      stop.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      await Promise.race([this.#deps.stored(), stopped]);
-    } finally {
-      stop.removeEventListener('abort', onAbort);
-    }
+    if (this.#deps.stored) await settlesWithin(this.#deps.stored(), undefined, this.#stop.signal);
   }
 
   async #fail(job: StoredSendJob, error: AppError): Promise<void> {

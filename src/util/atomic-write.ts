@@ -3,13 +3,18 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } fro
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
+/** A hidden, unique temporary name in the file's own folder (a rename there is atomic). */
+function tmpBeside(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 /**
  * Writes a file so that a crash at any moment leaves either the old or the new content:
  * temp file in the same directory, fsync, rename, then fsync of the directory.
  */
 export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tmpBeside(file);
   const handle = await open(tmp, 'w', mode);
   try {
     try {
@@ -39,7 +44,7 @@ export async function writeFileAtomic(file: string, data: string, mode = 0o600):
  */
 export function writeFileAtomicSync(file: string, data: string, mode = 0o600): void {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tmpBeside(file);
   try {
     const fd = openSync(tmp, 'w', mode);
     try {
