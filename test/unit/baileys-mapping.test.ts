@@ -12,7 +12,7 @@ import { receiptAcks, toAcks, toIncoming, type IncomingDeps } from '../../src/en
 import { chatIdOf, jidOf, keyChatId, messageIdOfKey, parseMessageId, serializeMessageId } from '../../src/engines/baileys/jid.js';
 import { SentCache } from '../../src/engines/baileys/sent-cache.js';
 import { PNG } from '../helpers/media-fixtures.js';
-import { tempDir } from '../helpers/env.js';
+import { tempDir, waitForAsync } from '../helpers/env.js';
 
 // Fixtures are Baileys' own types, built as its decoder leaves them: proto.WebMessageInfo with
 // a key that may carry the extra fields Utils/decode-wa-message.js adds (senderPn, participantPn).
@@ -264,7 +264,13 @@ describe('baileys incoming messages', () => {
 
     it('an image is fetched from WhatsApp’s media host through the agent, decrypted, and written under its id', async () => {
       const enc = await encryptedStream(PNG, 'image');
-      payload = await readFile(enc.encFilePath);
+      // Baileys returns before its write stream has finished (it only calls end()): wait for the whole
+      // file, AES-CBC padded to the next block and followed by the 10-byte MAC.
+      const encLength = (Math.floor(PNG.length / 16) + 1) * 16 + 10;
+      payload = await waitForAsync(async () => {
+        const b = await readFile(enc.encFilePath).catch(() => undefined);
+        return b?.length === encLength ? b : undefined;
+      }, 5_000, 'the encrypted file written whole');
       await unlink(enc.encFilePath);
       const agent = new LoopbackAgent();
       const { deps } = harness(dir.dir, { mediaAgent: agent });
