@@ -1,11 +1,14 @@
 import { AppError, describeError, isAppError } from '../errors.js';
 import { createEngine as defaultCreateEngine } from '../engines/index.js';
 import { isSandboxControls, type Engine, type EngineContext, type EngineEvents, type EngineName, type SandboxControls } from '../engines/types.js';
+import { settlesWithin } from '../util/within.js';
 import type { ParentMessage, WireError, WorkerMessage, WorkerOp, WorkerOps } from './protocol.js';
 
 export interface RuntimeDeps {
   send(message: WorkerMessage): void;
   createEngine?: (name: EngineName, ctx: EngineContext) => Promise<Engine>;
+  /** How long a stop waits for the engine's operations still running to answer (default 3 s). */
+  settleMs?: number;
 }
 
 const FORWARDED_EVENTS: (keyof EngineEvents)[] = ['status', 'qr', 'log', 'message', 'ack', 'pairing_code'];
@@ -66,6 +69,8 @@ const ENGINE_OPS: { [K in EngineOp]: (engine: Engine, params: WorkerOps[K]['para
 export class WorkerRuntime {
   readonly #deps: RuntimeDeps;
   #engine: Engine | undefined;
+  /** Engine operations not answered yet: a stop lets them finish (a login or a file half written, an answer lost). */
+  readonly #running = new Set<Promise<unknown>>();
 
   constructor(deps: RuntimeDeps) {
     this.#deps = deps;
@@ -92,12 +97,21 @@ export class WorkerRuntime {
         return this.#start(message.params);
       case 'stop':
         await this.#engine?.stop();
+        // The server ends this process once stop answers: what the engine was still doing (a scan
+        // writing the login, a received file, a send's outbox line) finishes and answers first.
+        await settlesWithin(Promise.allSettled(this.#running), this.#deps.settleMs ?? 3_000);
         return null;
       default: {
         const engine = this.#engine;
         if (!engine) throw new AppError('SESSION_NOT_READY', 'the session has not started');
         const run = ENGINE_OPS[message.op] as (engine: Engine, params: unknown) => Promise<unknown>;
-        return run(engine, message.params);
+        const running = run(engine, message.params);
+        this.#running.add(running);
+        try {
+          return await running;
+        } finally {
+          this.#running.delete(running);
+        }
       }
     }
   }
