@@ -88,6 +88,15 @@ export class WebhookSender {
     const headers = this.#headers(target, url, msgId, body);
     url.username = '';
     url.password = '';
+    // undici is loaded with the first delivery, before its deadline starts: the receiver's time is its own.
+    let client: { agent: Agent; request: typeof undiciRequest };
+    try {
+      client = await this.#undici();
+    } catch (err) {
+      return { outcome: 'retry', statusCode: null, error: `could not load the HTTP client: ${describeError(err)}` };
+    }
+    if (this.#closing) return ABORTED;
+    const { agent, request } = client;
     const controller = new AbortController();
     let timedOut = false;
     const deadline = setTimeout(() => {
@@ -96,7 +105,6 @@ export class WebhookSender {
     }, this.#timeoutMs);
     this.#inFlight.add(controller);
     try {
-      const { agent, request } = await this.#undici();
       const res = await request(url, { dispatcher: agent, method: 'POST', headers, body, signal: controller.signal });
       const snippet = await this.#drain(res.body, controller.signal);
       const status = res.statusCode;

@@ -8,7 +8,7 @@ import { answer, failThenOk, Receiver, settled, untilDeliveries } from '../helpe
 
 const KEY = 'metrics-test-key-0123';
 const ALICE = '15550000001@c.us';
-const TIMING = { backoff: { baseMs: 10, maxMs: 80, jitter: 0.2 }, timeoutMs: 300 };
+const TIMING = { backoff: { baseMs: 10, maxMs: 80, jitter: 0.2 }, timeoutMs: 5_000 };
 
 interface Sample {
   name: string;

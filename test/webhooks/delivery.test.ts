@@ -8,39 +8,44 @@ import { DeliveryStore, type Delivery } from '../../src/store/deliveries.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const ALICE = '15550000001@c.us';
-// Short enough for tests; the code paths are the production ones.
-const TIMING = { backoff: { baseMs: 10, maxMs: 80, jitter: 0.2 }, timeoutMs: 300 };
+// Short retries for tests; the code paths are the production ones. The deadline is long enough that
+// a loaded machine's pause never turns a delivery into a retry; the hung receiver has its own server.
+const TIMING = { backoff: { baseMs: 10, maxMs: 80, jitter: 0.2 }, timeoutMs: 5_000 };
+const HANG_TIMING = { ...TIMING, timeoutMs: 300 };
 
 describe('webhook delivery to real receivers', () => {
   let srv: TestServer;
+  let hangSrv: TestServer;
   let receiver: Receiver;
   const behaviours = new Map<string, (req: Received, index: number) => ReturnType<typeof answer.ok>>();
 
   before(async () => {
     srv = await startTestServer([], { webhookTiming: TIMING });
+    hangSrv = await startTestServer([], { webhookTiming: HANG_TIMING });
     receiver = await Receiver.start((req, index) => (behaviours.get(req.path) ?? answer.ok)(req, index));
   });
   after(async () => {
     await srv.stop();
+    await hangSrv.stop();
     await receiver.down();
   });
 
-  async function readySession(sessionId: string, webhooks: unknown[]): Promise<void> {
-    const created = await srv.api('POST', '/api/v1/sessions', { sessionId, config: { webhooks } });
+  async function readySession(sessionId: string, webhooks: unknown[], on = srv): Promise<void> {
+    const created = await on.api('POST', '/api/v1/sessions', { sessionId, config: { webhooks } });
     assert.equal(created.status, 201, created.text);
-    const scanned = await srv.api('POST', `/api/v1/sessions/${sessionId}/sandbox/scan`);
+    const scanned = await on.api('POST', `/api/v1/sessions/${sessionId}/sandbox/scan`);
     assert.equal(scanned.status, 200, scanned.text);
   }
 
-  async function incoming(sessionId: string, n: number): Promise<void> {
+  async function incoming(sessionId: string, n: number, on = srv): Promise<void> {
     for (let i = 0; i < n; i++) {
-      const res = await srv.api('POST', `/api/v1/sessions/${sessionId}/sandbox/incoming`, { from: ALICE, content: `message ${String(i)}` });
+      const res = await on.api('POST', `/api/v1/sessions/${sessionId}/sandbox/incoming`, { from: ALICE, content: `message ${String(i)}` });
       assert.equal(res.status, 200, res.text);
     }
   }
 
-  async function deliveries(session: string): Promise<Delivery[]> {
-    return srv.repos.deliveries.list({ session, limit: 1_000 });
+  async function deliveries(session: string, on = srv): Promise<Delivery[]> {
+    return on.repos.deliveries.list({ session, limit: 1_000 });
   }
 
   it('POSTs every stored event of a session to its webhook, in order, signed the Standard Webhooks way, with its headers', async () => {
@@ -92,19 +97,19 @@ describe('webhook delivery to real receivers', () => {
 
   it('a receiver that hangs holds up only its own queue: the session’s other webhook gets everything', async () => {
     behaviours.set('/hang', () => ({ hang: true }));
-    await readySession('wh-hang', [{ url: receiver.url('/hang') }, { url: receiver.url('/fine') }]);
-    await incoming('wh-hang', 3);
-    const ids = await storedIds(srv, 'wh-hang');
+    await readySession('wh-hang', [{ url: receiver.url('/hang') }, { url: receiver.url('/fine') }], hangSrv);
+    await incoming('wh-hang', 3, hangSrv);
+    const ids = await storedIds(hangSrv, 'wh-hang');
     await receiver.waitFor((r) => r.filter((x) => x.path === '/fine').length >= ids.length, 10_000, 'every event on /fine');
     assert.deepEqual(receiver.on('/fine').map((r) => r.id), ids);
-    await untilDeliveries(srv, async () => (await deliveries('wh-hang')).some((d) => d.attempts >= 2 && d.url.endsWith('/hang')), 10_000, 'the hung head retried');
+    await untilDeliveries(hangSrv, async () => (await deliveries('wh-hang', hangSrv)).some((d) => d.attempts >= 2 && d.url.endsWith('/hang')), 10_000, 'the hung head retried');
     // Only the first event was ever sent to /hang: the rest wait behind it.
     assert.deepEqual(new Set(receiver.on('/hang').map((r) => r.id)), new Set([ids[0]]));
-    const head = (await deliveries('wh-hang')).find((d) => d.url.endsWith('/hang') && d.attempts >= 2);
+    const head = (await deliveries('wh-hang', hangSrv)).find((d) => d.url.endsWith('/hang') && d.attempts >= 2);
     assert.equal(head?.status, 'pending');
     assert.equal(head?.lastError, 'no answer within 0.3 s');
     assert.equal(head?.lastStatusCode, null);
-    assert.equal((await srv.api('GET', '/health')).status, 200);
+    assert.equal((await hangSrv.api('GET', '/health')).status, 200);
   });
 
   it('gives up at once on a 410 and on a redirect (never followed), after maxAttempts on a 5xx; the queue then moves on', async () => {

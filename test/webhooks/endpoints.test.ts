@@ -9,7 +9,7 @@ import type { DeliveryView, WebhookTestResult } from '../../src/webhooks/deliver
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const OTHER_SECRET = 'whsec_c2Vjb25kLXNlY3JldC1rZXktYnl0ZXM=';
 const ALICE = '15550000001@c.us';
-const TIMING = { backoff: { baseMs: 10, maxMs: 80, jitter: 0.2 }, timeoutMs: 300 };
+const TIMING = { backoff: { baseMs: 10, maxMs: 80, jitter: 0.2 }, timeoutMs: 5_000 };
 const DELIVERY_KEYS = ['attempts', 'createdAt', 'deliveredAt', 'event', 'eventId', 'id', 'lastError', 'lastStatusCode', 'nextAttemptAt', 'session', 'status', 'url'];
 
 describe('webhook endpoints, config and masking', () => {
