@@ -246,10 +246,13 @@ describe('one-hop forwarding to another node', { timeout: 30_000 }, () => {
     };
     process.on('uncaughtException', onUncaught);
     const forwarded: Promise<void>[] = [];
+    let arrived: () => void = () => undefined;
+    const atFront = new Promise<void>((resolve) => (arrived = resolve));
     // The front passes the call on only once its client has gone (as when the owner lookup took longer).
     const front = await listen(
       http.createServer((req, res) => {
         res.once('close', () => forwarded.push(forwarder.forward(req, res, { id: 'owner', url: owner.url }).catch(() => undefined)));
+        arrived();
       }),
     );
     cleanups.push(front.close);
@@ -258,7 +261,8 @@ describe('one-hop forwarding to another node', { timeout: 30_000 }, () => {
         const req = http.get(`${front.url}/api/v1/sessions/s1/status`);
         req.on('error', () => resolve());
         req.on('close', () => resolve());
-        setTimeout(() => req.destroy(), 20);
+        // Gone once the front has the call.
+        void atFront.then(() => req.destroy());
       });
       await until(() => forwarded.length === 1 && owner.seen.length === 1);
       await Promise.all(forwarded);

@@ -32,6 +32,24 @@ export async function settle(ms = 100): Promise<void> {
   while (Date.now() < until) await new Promise((r) => setImmediate(r));
 }
 
+/**
+ * Advances the mocked clock `ms` at a time until `promise` settles: reaches a timer that is set only
+ * after file writes, however slow the disk (bounded in real time by `boundMs`).
+ */
+export async function tickUntil<T>(promise: Promise<T>, ms: number, boundMs = 10_000): Promise<T> {
+  let done = false;
+  const mark = (): void => {
+    done = true;
+  };
+  promise.then(mark, mark);
+  const end = Date.now() + boundMs;
+  while (!done && Date.now() < end) {
+    mock.timers.tick(ms);
+    await settle(20);
+  }
+  return promise;
+}
+
 /** For assert.rejects: an AppError with this code (and, if given, these validation paths). */
 export function appError(code: ErrorCode, paths?: string[]): (err: unknown) => boolean {
   return (err: unknown) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { AckEvent, EngineStatus, QrCode } from '../../src/engines/types.js';
-import { appError, next, useSandboxFolder, settle } from '../helpers/sandbox-engine.js';
+import { appError, next, useSandboxFolder, settle, tickUntil } from '../helpers/sandbox-engine.js';
 
 describe('sandbox engine', () => {
   const t = useSandboxFolder();
@@ -74,9 +74,7 @@ describe('sandbox engine', () => {
     mock.timers.tick(50);
     await authenticated;
     // Ready comes once the login is written: the folder is not removed under that write.
-    await settle();
-    mock.timers.tick(400);
-    await ready;
+    await tickUntil(ready, 400);
   });
 
   it('sends with WhatsApp-like ids, records the outbox, and acks sent → delivered → read', async () => {
