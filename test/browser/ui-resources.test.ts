@@ -189,13 +189,18 @@ describe('web UI: what the sessions’ processes use', () => {
       if (new URL(req.url()).pathname === '/info') asked.push(req.url());
     };
     // Chromium reports a headless page as visible: the page is told it was hidden, as a browser would.
-    await js(p, `Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }); document.dispatchEvent(new Event('visibilitychange'))`);
-    // A run already under way when it was hidden may still be answered; none starts after.
-    await new Promise((r) => setTimeout(r, REFRESH_MS * 2));
+    // The page itself notes when each /info request started (DevTools' request events may come late).
+    await js(
+      p,
+      `window.__hiddenAt = performance.now(); window.__infoStarts = [];
+       new PerformanceObserver((list) => { for (const e of list.getEntries()) if (new URL(e.name).pathname === '/info') window.__infoStarts.push(e.startTime); }).observe({ type: 'resource' });
+       Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }); document.dispatchEvent(new Event('visibilitychange'))`,
+    );
+    await new Promise((r) => setTimeout(r, REFRESH_MS * 7));
     p.on('request', onRequest);
     try {
-      await new Promise((r) => setTimeout(r, REFRESH_MS * 5));
-      assert.deepEqual(asked, [], 'no /info request while hidden');
+      // A run already under way when it was hidden may still be answered; none starts after.
+      assert.deepEqual(await js(p, `window.__infoStarts.filter((t) => t > window.__hiddenAt + ${String(REFRESH_MS)})`), [], 'no /info request while hidden');
       pin('res-busy', sample(640, 800, 8, 1));
       await js(p, `delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange'))`);
       await until(p, `${folded(`${rowSelector('res-busy')} .row-mem`)} === 'memory 640 MiB'`, 'the figures once shown again');

@@ -115,24 +115,26 @@ describe('cluster leases on Postgres', { skip: skip && `no Postgres on this mach
     const { node } = await cluster();
     const a = await node();
     const b = await node();
-    const got = await a.leases.acquire('s1', 'a', 400);
+    // A ttl ten times the wait between renews: a slow machine's pause does not let it lapse.
+    const TTL = 1000;
+    const got = await a.leases.acquire('s1', 'a', TTL);
     assert.deepEqual(got, { fence: 1 });
-    await a.leases.acquire('s2', 'a', 400);
+    await a.leases.acquire('s2', 'a', TTL);
 
-    // Renewed for several ttls: never takeable.
-    const until = Date.now() + 1500;
+    // Renewed for more than two ttls: never takeable.
+    const until = Date.now() + 2.5 * TTL;
     while (Date.now() < until) {
-      const renewed = await a.leases.renewAll('a', 400, new Map([['s1', 1]]));
+      const renewed = await a.leases.renewAll('a', TTL, new Map([['s1', 1]]));
       assert.deepEqual([...renewed], [['s1', 1]]);
-      assert.equal(await b.leases.acquire('s1', 'b', 400), null);
+      assert.equal(await b.leases.acquire('s1', 'b', TTL), null);
       await sleep(100);
     }
     // s2 was not named: it lapsed meanwhile and is not revived by a renew.
-    assert.deepEqual([...(await a.leases.renewAll('a', 400, new Map([['s2', 1]])))], []);
+    assert.deepEqual([...(await a.leases.renewAll('a', TTL, new Map([['s2', 1]])))], []);
     // A wrong fence renews nothing.
-    assert.deepEqual([...(await a.leases.renewAll('a', 400, new Map([['s1', 7]])))], []);
+    assert.deepEqual([...(await a.leases.renewAll('a', TTL, new Map([['s1', 7]])))], []);
     // Acquiring a lease it still holds keeps its fence and writes no new holding.
-    assert.deepEqual(await a.leases.acquire('s1', 'a', 400), { fence: 1 });
+    assert.deepEqual(await a.leases.acquire('s1', 'a', TTL), { fence: 1 });
     assert.deepEqual(
       (await a.leases.history('s1')).map((h) => [h.action, h.node, h.fence]),
       [['acquired', 'a', 1]],
@@ -316,10 +318,11 @@ describe('cluster leases on Postgres', { skip: skip && `no Postgres on this mach
     const b = await node();
     const timeline: Array<{ what: 'a stopped' | 'b started'; session: string }> = [];
     const stoppedByA = new Set<string>();
+    // Fenced after 1.5 s without a renew (one every 200 ms): a slow machine's pause does not fence it.
     const keeperA = keeperFor(a.leases, 'a', {
-      ttlMs: 1500,
+      ttlMs: 3000,
       renewEveryMs: 200,
-      fenceAfterMs: 700,
+      fenceAfterMs: 1500,
       onLost: (sessions) => {
         for (const session of sessions) {
           timeline.push({ what: 'a stopped', session });
@@ -327,7 +330,7 @@ describe('cluster leases on Postgres', { skip: skip && `no Postgres on this mach
         }
       },
     });
-    const keeperB = keeperFor(b.leases, 'b', { ttlMs: 1500, renewEveryMs: 200, fenceAfterMs: 700 });
+    const keeperB = keeperFor(b.leases, 'b', { ttlMs: 3000, renewEveryMs: 200, fenceAfterMs: 1500 });
     await a.leases.heartbeat({ id: 'a', url: 'http://127.0.0.1:1', maxSessions: 10 });
     await b.leases.heartbeat({ id: 'b', url: 'http://127.0.0.1:2', maxSessions: 10 });
     const sessions = ['s1', 's2', 's3'];
@@ -335,9 +338,9 @@ describe('cluster leases on Postgres', { skip: skip && `no Postgres on this mach
     keeperA.start();
     keeperB.start();
     // A few renews go through: the leases outlive their first ttl while a is connected.
-    await sleep(1800);
+    await sleep(3300);
     assert.deepEqual([...keeperA.held().keys()].sort(), sessions);
-    assert.equal(await b.leases.acquire('s1', 'b', 1500), null);
+    assert.equal(await b.leases.acquire('s1', 'b', 3000), null);
 
     gate.hang();
     // b sweeps as a node does, until it runs all three.
@@ -363,9 +366,9 @@ describe('cluster leases on Postgres', { skip: skip && `no Postgres on this mach
     const a = await node();
     const lost: Array<{ sessions: string[]; reason: string }> = [];
     const keeper = keeperFor(a.leases, 'a', {
-      ttlMs: 3000,
+      ttlMs: 4000,
       renewEveryMs: 200,
-      fenceAfterMs: 1000,
+      fenceAfterMs: 2000,
       onLost: (sessions, reason) => lost.push({ sessions, reason }),
     });
     await a.leases.heartbeat({ id: 'a', url: 'http://127.0.0.1:1', maxSessions: 10 });

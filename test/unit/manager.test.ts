@@ -125,7 +125,7 @@ describe('SessionManager', () => {
   });
 
   it('starts the backoff over once a session has been ready long enough', async () => {
-    const m = await manager({ timing: { backoffBaseMs: 20, backoffMaxMs: 1000, backoffResetMs: 300, stopMs: 1000 } });
+    const m = await manager({ timing: { backoffBaseMs: 20, backoffMaxMs: 1000, backoffResetMs: 2000, stopMs: 1000 } });
     await m.create({ sessionId: 'b', config: { sandbox: { autoScan: true } } });
     await until(m, 'b', 'ready');
     const delays = (): string[] =>
@@ -135,7 +135,7 @@ describe('SessionManager', () => {
     workers.at(-1)?.crash();
     await until(m, 'b', 'ready');
     assert.deepEqual(delays(), ['0.02', '0.04'], 'each quick crash doubles the delay');
-    await new Promise((r) => setTimeout(r, 350));
+    await new Promise((r) => setTimeout(r, 2100));
     workers.at(-1)?.crash();
     await until(m, 'b', 'ready');
     assert.deepEqual(delays(), ['0.02', '0.04', '0.02'], 'ready for backoffResetMs: back to the first delay');
