@@ -6,7 +6,7 @@ import path from 'node:path';
  * one session's data folder, or the whole sessions folder at boot. That is the browser and its
  * helpers. Puppeteer starts Chromium in a process group of its own, so ending the worker's group
  * does not reach it when the worker dies without closing it (SIGKILL). Linux only (/proc); a no-op
- * elsewhere. Returns the pids it signalled.
+ * elsewhere. Returns the pids it signalled, once they are gone (at most 3 s).
  */
 export async function sweepBrowsers(folder: string): Promise<number[]> {
   const marker = `--user-data-dir=${path.resolve(folder)}${path.sep}`;
@@ -37,5 +37,31 @@ export async function sweepBrowsers(folder: string): Promise<number[]> {
       // already gone
     }
   }
+  await gone(found, GONE_WITHIN_MS);
   return found;
+}
+
+/** How long a sweep waits for what it killed to be gone (a process in uninterruptible I/O dies late). */
+const GONE_WITHIN_MS = 3_000;
+
+/** Resolves once none of `pids` runs any more (gone, or a zombie waiting for its parent), or after `ms`. */
+async function gone(pids: number[], ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  let left = pids;
+  while (left.length > 0 && Date.now() < end) {
+    const states = await Promise.all(left.map(async (pid) => ({ pid, running: await running(pid) })));
+    left = states.filter((s) => s.running).map((s) => s.pid);
+    if (left.length > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function running(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${String(pid)}/stat`, 'latin1');
+    // "pid (comm) state …": the name may hold spaces and parentheses, the state follows the last ")".
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
 }

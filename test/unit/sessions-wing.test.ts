@@ -10,6 +10,7 @@ import { SessionManager, type ManagerOptions } from '../../src/sessions/manager.
 import type { SessionStatus } from '../../src/engines/types.js';
 import type { Session } from '../../src/sessions/session.js';
 import { maskSecrets, secretCount } from '../../src/util/redact.js';
+import { sweepBrowsers } from '../../src/worker/sweep.js';
 import type { RuntimeDeps } from '../../src/worker/runtime.js';
 import { tempDir } from '../helpers/env.js';
 import type { InProcessWorker } from '../helpers/in-process-worker.js';
@@ -103,13 +104,29 @@ describe('the sessions wing', () => {
     const profile = path.join(tmp.dir, 'ghost', 'session-data', '_IGNORE_ghost');
     await mkdir(profile, { recursive: true });
     // A stand-in for a Chromium that outlived its server and worker (both SIGKILLed by the OOM killer).
-    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', `--user-data-dir=${profile}`], { stdio: 'ignore' });
+    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '--', `--user-data-dir=${profile}`], { stdio: 'ignore' });
     children.push(orphan);
     const gone = new Promise<void>((resolve) => orphan.once('exit', () => resolve()));
     await new Promise((r) => setTimeout(r, 100));
     await manager();
     await gone;
-    assert.ok(orphan.exitCode !== null || orphan.signalCode !== null, 'the orphan was ended');
+    assert.equal(orphan.signalCode, 'SIGKILL', 'the orphan was ended');
+  });
+
+  it('a sweep answers once the browsers it ended are gone', async () => {
+    const profile = path.join(tmp.dir, 'swept', 'session-data', '_IGNORE_swept');
+    await mkdir(profile, { recursive: true });
+    const pids: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '--', `--user-data-dir=${profile}`, `--type=renderer-${String(i)}`], { stdio: 'ignore' });
+      children.push(child);
+      if (child.pid !== undefined) pids.push(child.pid);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual((await sweepBrowsers(path.join(tmp.dir, 'swept'))).sort(), [...pids].sort());
+    // Read at once: each is gone, or a zombie its parent (this test) has not reaped yet.
+    const states = await Promise.all(pids.map((pid) => readFile(`/proc/${String(pid)}/stat`, 'latin1').then((st) => st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3), () => 'gone')));
+    assert.deepEqual(states.filter((st) => st !== 'gone' && st !== 'Z'), [], 'nothing it ended still runs');
   });
 
   it('never logs out or starts through a session-data folder that is a link out of the sessions folder', async () => {
