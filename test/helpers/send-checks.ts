@@ -16,14 +16,14 @@ export interface Sent {
 export async function readySandbox(srv: TestServer, id: string): Promise<void> {
   const created = await srv.api('POST', '/api/v1/sessions', { sessionId: id, config: { engine: 'sandbox', sandbox: { autoScan: true } } });
   assert.equal(created.status, 201, created.text);
-  await srv.manager.waitFor(id, (s) => s.status === 'ready', 5000);
+  await srv.manager.waitFor(id, (s) => s.status === 'ready', 15_000);
 }
 
 /** A sandbox session showing its QR code (nobody scans it). */
 export async function qrSandbox(srv: TestServer, id: string): Promise<void> {
   const created = await srv.api('POST', '/api/v1/sessions', { sessionId: id, config: { engine: 'sandbox' } });
   assert.equal(created.status, 201, created.text);
-  await srv.manager.waitFor(id, (s) => s.status === 'qr_ready', 5000);
+  await srv.manager.waitFor(id, (s) => s.status === 'qr_ready', 15_000);
 }
 
 export async function outbox(srv: TestServer, id: string): Promise<OutboxEntry[]> {

@@ -19,7 +19,7 @@ describe('HTTP API (sandbox engine, real listening server)', () => {
   });
 
   async function ready(id: string): Promise<void> {
-    await srv.manager.waitFor(id, (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor(id, (s) => s.status === 'ready', 15_000);
     assert.equal(srv.manager.get(id).status, 'ready');
   }
 
@@ -202,7 +202,7 @@ describe('HTTP API (sandbox engine, real listening server)', () => {
     const logout = await srv.api<SessionResource>('POST', '/api/v1/sessions/my-session-1/logout');
     assert.equal(logout.body.data.status, 'stopped');
     await srv.api('POST', '/api/v1/sessions/my-session-1/start');
-    const after = await srv.manager.waitFor('my-session-1', (s) => s.status === 'qr_ready', 5000);
+    const after = await srv.manager.waitFor('my-session-1', (s) => s.status === 'qr_ready', 15_000);
     assert.equal(after.status, 'qr_ready', 'logged out: a new QR is needed');
   });
 

@@ -45,7 +45,7 @@ describe("the brief's client classes, unchanged, against the server", () => {
     assert.match(created.data.qr.qrCode, /^data:image\/png;base64,/);
     await assert.rejects(client.sendMessage('node-bot', '1234567890@c.us', 'too early'), /409/);
     await srv.api('POST', '/api/v1/sessions/node-bot/sandbox/scan');
-    await srv.manager.waitFor('node-bot', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('node-bot', (s) => s.status === 'ready', 15_000);
     assert.equal((await client.getSessionStatus('node-bot')).data.status, 'ready');
     const sent = await client.sendMessage('node-bot', '1234567890@c.us', 'Hello!');
     assert.equal(sent.success, true);

@@ -32,7 +32,7 @@ describe('engine faults reach the client as ENGINE_ERROR', () => {
 
   it('a send the engine refuses is a 502 with the engine’s reason', async () => {
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'refused', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('refused', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('refused', (s) => s.status === 'ready', 15_000);
     const res = await srv.api('POST', '/api/v1/sessions/refused/send-text', { chatId: '1234567890@c.us', content: 'x' });
     assert.equal(res.status, 502);
     assert.equal(res.body.error.code, 'ENGINE_ERROR');
@@ -51,7 +51,7 @@ describe('a hung worker cannot block the API', () => {
 
   it('a request to a frozen worker fails after its timeout with a clear error, and the API keeps answering', async () => {
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'frozen', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('frozen', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('frozen', (s) => s.status === 'ready', 15_000);
     const [pid] = workerPids('frozen');
     assert.ok(pid);
     process.kill(pid, 'SIGSTOP');
@@ -73,7 +73,7 @@ describe('shutdown with a hung worker', () => {
   it('kills the worker at the deadline: no worker outlives the server', async () => {
     const srv = await startTestServer([], { shutdownMs: 1000 });
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'hung', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('hung', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('hung', (s) => s.status === 'ready', 15_000);
     const [pid] = workerPids('hung');
     assert.ok(pid);
     process.kill(pid, 'SIGSTOP');

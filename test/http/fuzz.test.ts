@@ -38,7 +38,7 @@ describe('no bad input produces a 500', () => {
   before(async () => {
     srv = await startTestServer();
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'fz', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('fz', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('fz', (s) => s.status === 'ready', 15_000);
     doc = (await (await fetch(`${srv.url}/api-docs.json`)).json()) as Doc;
   });
   after(async () => {

@@ -71,7 +71,7 @@ describe('the per-session send limit counts sends, not refusals', () => {
   before(async () => {
     srv = await startTestServer(['--send-rate-limit', '5']);
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'budget', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('budget', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('budget', (s) => s.status === 'ready', 15_000);
   });
   after(async () => {
     await srv.stop();

@@ -76,7 +76,7 @@ function valueOf(samples: Sample[], name: string, labels: Record<string, string>
 async function readySession(srv: TestServer, sessionId: string, config: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<void> {
   const created = await srv.api('POST', '/api/v1/sessions', { sessionId, config: { ...config, sandbox: { autoScan: true } } }, headers);
   assert.equal(created.status, 201, created.text);
-  await srv.manager.waitFor(sessionId, (s) => s.status === 'ready', 5000);
+  await srv.manager.waitFor(sessionId, (s) => s.status === 'ready', 15_000);
   assert.equal(srv.manager.get(sessionId).status, 'ready');
 }
 

@@ -117,7 +117,7 @@ describe('linking a sandbox session by phone number, over HTTP', () => {
     expectError(res, 409, 'SESSION_NOT_READY');
     assert.deepEqual(res.body.error.details, { status: 'stopped' });
     assert.equal((await srv.api('POST', `${base}/start`)).status, 200);
-    const session = await srv.manager.waitFor(ID, (s) => s.status === 'ready' || s.status === 'qr_ready', 5000);
+    const session = await srv.manager.waitFor(ID, (s) => s.status === 'ready' || s.status === 'qr_ready', 15_000);
     assert.equal(session.status, 'ready', 'restored from its saved login');
     assert.equal((await srv.api<SessionResource>('GET', base)).body.data.me?.id, '15550100042@c.us');
   });

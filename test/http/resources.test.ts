@@ -16,7 +16,7 @@ describe("a running session's processes, sampled from /proc", () => {
     const srv = await startTestServer([], { resourceIntervalMs: 100 });
     servers.push(srv);
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'r1', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('r1', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('r1', (s) => s.status === 'ready', 15_000);
     const resources = await until('a sample', async () => {
       const res = await srv.api<{ resources: SessionResources | null }>('GET', '/api/v1/sessions/r1');
       return res.body.data.resources ?? undefined;

@@ -91,7 +91,7 @@ describe('validation details', () => {
   before(async () => {
     srv = await startTestServer();
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'vd', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('vd', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('vd', (s) => s.status === 'ready', 15_000);
   });
   after(async () => {
     await srv.stop();

@@ -44,7 +44,7 @@ describe('API key, rate limits, headers, CORS and the document', () => {
   before(async () => {
     srv = await startTestServer(['--api-key', KEY, '--webhook-host', 'wa.example.com', '--cors-origin', 'https://app.example.com', '--rate-limit', '5000', '--send-rate-limit', '60']);
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'sec-1', config: { sandbox: { autoScan: true } } }, { 'x-api-key': KEY });
-    await srv.manager.waitFor('sec-1', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('sec-1', (s) => s.status === 'ready', 15_000);
     doc = (await (await fetch(`${srv.url}/api-docs.json`)).json()) as Doc;
   });
   after(async () => {
@@ -217,7 +217,7 @@ describe('the per-session send limit', () => {
     srv = await startTestServer(['--send-rate-limit', '3']);
     for (const id of ['lim-a', 'lim-b']) {
       await srv.api('POST', '/api/v1/sessions', { sessionId: id, config: { sandbox: { autoScan: true } } });
-      await srv.manager.waitFor(id, (s) => s.status === 'ready', 5000);
+      await srv.manager.waitFor(id, (s) => s.status === 'ready', 15_000);
     }
   });
   after(async () => {

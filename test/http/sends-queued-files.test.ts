@@ -21,7 +21,7 @@ async function pacedSandbox(srv: TestServer, id: string, delayMs: number): Promi
     config: { engine: 'sandbox', sandbox: { autoScan: true }, sendQueue: { minDelayMs: delayMs, maxDelayMs: delayMs } },
   });
   assert.equal(created.status, 201, created.text);
-  await srv.manager.waitFor(id, (s) => s.status === 'ready', 5000);
+  await srv.manager.waitFor(id, (s) => s.status === 'ready', 15_000);
 }
 
 describe("a queued send's file stays in outgoing/ while its job waits, and goes when the job ends", () => {

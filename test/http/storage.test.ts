@@ -54,7 +54,7 @@ describe('a sessions folder that cannot be written', () => {
   it('on a read-only disk, stop, PATCH and DELETE answer 507 and change nothing', async (t) => {
     if (skip || !srv) return t.skip(skip ?? 'no server');
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'ro', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('ro', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('ro', (s) => s.status === 'ready', 15_000);
     remount(mountpoint, 'ro');
     try {
       const stop = await srv.api('POST', '/api/v1/sessions/ro/stop');
@@ -83,7 +83,7 @@ describe('a sessions folder that cannot be written', () => {
   it('a received file that does not fit leaves no part of it behind, and the next one is kept once there is room', async (t) => {
     if (skip || !srv) return t.skip(skip ?? 'no server');
     await srv.api('POST', '/api/v1/sessions', { sessionId: 'media', config: { sandbox: { autoScan: true } } });
-    await srv.manager.waitFor('media', (s) => s.status === 'ready', 5000);
+    await srv.manager.waitFor('media', (s) => s.status === 'ready', 15_000);
     const picture = { from: '4915100000001@c.us', media: { data: `data:image/png;base64,${PNG.toString('base64')}`, filename: 'a.png' } };
     const filler = path.join(mountpoint, '.filler');
     await fillDisk(filler);

@@ -142,10 +142,10 @@ describe('sessions under leases (cluster mode)', () => {
   it('a lost lease stops the worker at once and keeps the desired state (another node runs it)', async () => {
     const { manager, leases, dir } = await setup();
     const managed = await manager.create({ sessionId: 's1' });
-    await manager.waitFor('s1', (s) => s.status === 'qr_ready', 5000);
+    await manager.waitFor('s1', (s) => s.status === 'qr_ready', 15_000);
     leases.held.delete('s1');
     manager.lose(['s1'], 'its lease was lost');
-    await manager.waitFor('s1', (s) => s.status === 'stopped', 5000);
+    await manager.waitFor('s1', (s) => s.status === 'stopped', 15_000);
     assert.equal(managed.pid, undefined);
     assert.equal(await desiredState(dir, 's1'), 'running');
     assert.ok(!leases.calls.some((c) => c.startsWith('release')), 'a lost lease is not released (it is not ours)');
@@ -184,7 +184,7 @@ describe('sessions under leases (cluster mode)', () => {
     for (const id of ['known', 'later']) {
       leases.held.add(id);
       await manager.adopt(id);
-      await manager.waitFor(id, (s) => s.status === 'qr_ready', 5000);
+      await manager.waitFor(id, (s) => s.status === 'qr_ready', 15_000);
     }
   });
 
