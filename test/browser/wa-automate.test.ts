@@ -151,9 +151,11 @@ describe('wa-automate engine with a real Chromium', () => {
     assert.match((await failed).error ?? '', /killed by SIGKILL/);
     // Puppeteer starts Chromium in a process group of its own: the sweep by profile path ends it.
     await waitFor(() => browsers.every((pid) => !browserPids(profile('orphan')).includes(pid)), 10_000, 'the orphaned browser to end');
-    assert.match(
-      srv.manager.get('orphan').logs(100).map((l) => l.message).join('\n'),
-      /ended \d+ browser process\(es\) left running on this session's profile/,
+    // Said once the sweep has seen them all gone.
+    await waitFor(
+      () => /ended \d+ browser process\(es\) left running on this session's profile/.test(srv.manager.get('orphan').logs(100).map((l) => l.message).join('\n')),
+      10_000,
+      'the sweep to say what it ended',
     );
     await srv.manager.waitFor('orphan', (s) => s.restarts === 1, 10_000);
     assert.equal(statusOf('orphan').restarts, 1);
