@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { openStore, type Store } from '../../src/store/db.js';
 import { LeaseStore } from '../../src/store/leases.js';
 import { captureLogger, tempDir } from '../helpers/env.js';
-import { MP4, OGG_OPUS, PDF, PNG, dataUrl } from '../helpers/media-fixtures.js';
+import { MP4, OGG_OPUS, PDF, PNG, dataUrl, opaqueBytes } from '../helpers/media-fixtures.js';
 import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { httpProxy, type TestProxy } from '../helpers/proxies.js';
 import { Receiver, type Received } from '../helpers/receivers.js';
@@ -455,7 +455,7 @@ describe('a cluster of three nodes: every call through every node', { skip: skip
     {
       const id = ep[0]!;
       const owner = await ownerOf(id);
-      const file = randomBytes(3 * 1024 * 1024);
+      const file = opaqueBytes(3 * 1024 * 1024);
       const json = Buffer.from(JSON.stringify({ chatId: CONTACT, filename: 'big.bin', data: file.toString('base64') }));
       const stream = new ReadableStream<Uint8Array>({
         start(controller) {

@@ -1,14 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/http.js';
+import { opaqueBytes, PDF, PNG } from '../helpers/media-fixtures.js';
 import type { MessageResource } from '../../src/sessions/resource.js';
 import { mediaFileName } from '../../src/engines/incoming-media.js';
 
-const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
-const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
 const FROM = '15550000009@c.us';
 
 interface Incoming {
@@ -90,7 +88,7 @@ describe('incoming media through the sandbox, served from the history', () => {
     assert.equal(declared.media?.mimetype, 'text/csv');
     const named = await receive({ data: Buffer.from('hello').toString('base64'), filename: 'notes.txt' });
     assert.equal(named.media?.mimetype, 'text/plain');
-    const unknown = await receive({ data: randomBytes(64).toString('base64'), filename: 'blob' });
+    const unknown = await receive({ data: opaqueBytes(64).toString('base64'), filename: 'blob' });
     assert.equal(unknown.media?.mimetype, 'application/octet-stream');
     const voice = await receive({ data: Buffer.from('OggS\0\x02rest-of-an-ogg-page').toString('base64'), filename: 'voice.ogg' });
     assert.equal(voice.type, 'ptt');
@@ -106,7 +104,7 @@ describe('incoming media through the sandbox, served from the history', () => {
   });
 
   it('a file of several megabytes is streamed back whole; HEAD gives its headers only', async () => {
-    const big = randomBytes(3 * 1024 * 1024 + 7);
+    const big = opaqueBytes(3 * 1024 * 1024 + 7);
     const sent = await receive({ data: big.toString('base64'), filename: 'big.bin' });
     assert.equal(sent.media?.size, big.length);
     const res = await fetch(`${srv.url}${mediaPath(sent.id)}`);
@@ -137,7 +135,7 @@ describe('incoming media through the sandbox, served from the history', () => {
     }
     const denied = await srv.api('POST', '/api/v1/sessions/pics/sandbox/incoming', {
       from: FROM,
-      media: { data: randomBytes(100).toString('base64'), filename: 'photo.png' },
+      media: { data: opaqueBytes(100).toString('base64'), filename: 'photo.png' },
     });
     assert.equal(denied.status, 415);
     assert.equal(denied.body.error.code, 'UNSUPPORTED_MEDIA');

@@ -1,18 +1,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { startTestServer, type TestServer } from '../helpers/http.js';
-import { HTML, PDF, PNG } from '../helpers/media-fixtures.js';
+import { HTML, PDF, PNG, opaqueBytes } from '../helpers/media-fixtures.js';
 import { expectError, expectSent, outbox, outgoingFiles, readySandbox, type Sent } from '../helpers/send-checks.js';
 
 const ID = 'by-url';
 const TO = '15550100001@c.us';
 const MAX_BODY = 64 * 1024;
 /** Random bytes under --max-body: sent whole, byte for byte. */
-const BLOB = randomBytes(40_000);
-const TOO_BIG = randomBytes(MAX_BODY + 1000);
+const BLOB = opaqueBytes(40_000);
+const TOO_BIG = opaqueBytes(MAX_BODY + 1000);
 
 /**
  * The files a send may name by URL, on 127.0.0.1: counts its requests, and holds the sockets of
