@@ -24,6 +24,8 @@ const SYNC_BATCH = 256;
 export interface ProcEntry {
   pid: number;
   ppid: number;
+  /** Its state letter: R running, S sleeping, D in uninterruptible I/O, Z a zombie, X dead… */
+  state: string;
   /** utime + stime: the CPU time of the process itself, in clock ticks. */
   ownTicks: number;
   /**
@@ -154,6 +156,7 @@ export function parseStat(text: string): ProcEntry | undefined {
   const pid = Number(text.slice(0, open).trim());
   // After ") ": field 3 (state) is fields[0], so field n is fields[n - 3].
   const fields = text.slice(close + 2).split(' ');
+  const state = fields[0] ?? '';
   const ppid = Number(fields[1]);
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
@@ -162,7 +165,7 @@ export function parseStat(text: string): ProcEntry | undefined {
   const startTime = Number(fields[19]);
   // Number(undefined) is NaN: a short line fails here too.
   if (![pid, ppid, utime, stime, cutime, cstime, startTime].every((n) => Number.isSafeInteger(n) && n >= 0)) return undefined;
-  return { pid, ppid, ownTicks: utime + stime, reapedTicks: cutime + cstime, startTime };
+  return { pid, ppid, state, ownTicks: utime + stime, reapedTicks: cutime + cstime, startTime };
 }
 
 /** Every process's pid, parent and CPU ticks, read once. Empty where there is no /proc. */

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseStat } from '../metrics/proc.js';
 
 /**
  * Ends every process whose command line has a browser profile (--user-data-dir) inside `folder`:
@@ -56,12 +57,7 @@ async function gone(pids: number[], ms: number): Promise<void> {
 }
 
 async function running(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${String(pid)}/stat`, 'latin1');
-    // "pid (comm) state …": the name may hold spaces and parentheses, the state follows the last ")".
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  const stat = await readFile(`/proc/${String(pid)}/stat`, 'latin1').catch(() => undefined);
+  const state = stat === undefined ? undefined : parseStat(stat)?.state;
+  return state !== undefined && state !== 'Z' && state !== 'X';
 }

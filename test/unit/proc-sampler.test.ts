@@ -89,7 +89,7 @@ describe('/proc readers', () => {
 
   it('parseStat reads ppid and CPU ticks after a command name holding spaces and parentheses', () => {
     const line = statLine({ pid: 4242, ppid: 17, comm: 'Web Content) (x) S 99 (', ticks: [300, 50, 7, 3] });
-    assert.deepEqual(parseStat(line), { pid: 4242, ppid: 17, ownTicks: 350, reapedTicks: 10, startTime: 1079131 });
+    assert.deepEqual(parseStat(line), { pid: 4242, ppid: 17, state: 'S', ownTicks: 350, reapedTicks: 10, startTime: 1079131 });
     assert.equal(parseStat('12 (cut short) S 1 2'), undefined);
     assert.equal(parseStat('not a stat line'), undefined);
   });

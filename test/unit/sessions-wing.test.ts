@@ -11,6 +11,7 @@ import type { SessionStatus } from '../../src/engines/types.js';
 import type { Session } from '../../src/sessions/session.js';
 import { maskSecrets, secretCount } from '../../src/util/redact.js';
 import { sweepBrowsers } from '../../src/worker/sweep.js';
+import { parseStat } from '../../src/metrics/proc.js';
 import type { RuntimeDeps } from '../../src/worker/runtime.js';
 import { tempDir } from '../helpers/env.js';
 import type { InProcessWorker } from '../helpers/in-process-worker.js';
@@ -125,7 +126,7 @@ describe('the sessions wing', () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual((await sweepBrowsers(path.join(tmp.dir, 'swept'))).sort(), [...pids].sort());
     // Read at once: each is gone, or a zombie its parent (this test) has not reaped yet.
-    const states = await Promise.all(pids.map((pid) => readFile(`/proc/${String(pid)}/stat`, 'latin1').then((st) => st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3), () => 'gone')));
+    const states = await Promise.all(pids.map((pid) => readFile(`/proc/${String(pid)}/stat`, 'latin1').then((st) => parseStat(st)?.state ?? 'gone', () => 'gone')));
     assert.deepEqual(states.filter((st) => st !== 'gone' && st !== 'Z'), [], 'nothing it ended still runs');
   });
 
