@@ -40,7 +40,7 @@ async function shutdown(code: number): Promise<void> {
   const timer = setTimeout(() => realExit(code), 5000);
   timer.unref();
   try {
-    await runtime.engine?.stop();
+    await runtime.stop();
   } finally {
     realExit(code);
   }

@@ -80,6 +80,15 @@ export class WorkerRuntime {
     return this.#engine;
   }
 
+  /**
+   * Stops the engine. The process is ended once this returns: what the engine was still doing (a
+   * scan writing the login, a received file, a send's outbox line) finishes and answers first.
+   */
+  async stop(): Promise<void> {
+    await this.#engine?.stop();
+    await settlesWithin(Promise.allSettled(this.#running), this.#deps.settleMs ?? 3_000);
+  }
+
   async handle(message: ParentMessage): Promise<void> {
     try {
       const result = await this.#dispatch(message);
@@ -96,10 +105,7 @@ export class WorkerRuntime {
       case 'start':
         return this.#start(message.params);
       case 'stop':
-        await this.#engine?.stop();
-        // The server ends this process once stop answers: what the engine was still doing (a scan
-        // writing the login, a received file, a send's outbox line) finishes and answers first.
-        await settlesWithin(Promise.allSettled(this.#running), this.#deps.settleMs ?? 3_000);
+        await this.stop();
         return null;
       default: {
         const engine = this.#engine;
